@@ -59,6 +59,9 @@ export interface StepReport {
   addr?: string;
   brk?: string;
   note?: string;
+  /** with the `trace` option: the acting process's counters after the step */
+  lockedVmPages?: number | string;
+  totalVmPages?: number;
 }
 
 export interface FailedExpectation {

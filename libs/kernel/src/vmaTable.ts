@@ -1,0 +1,178 @@
+/**
+ * An mm's VMAs, sorted by address, packed three numbers to a VMA in one Float64Array:
+ * [startPage, endPage, flags]. Page numbers of a 64-bit address space fit a double exactly.
+ *
+ * Why packed: a host holds thousands of processes and some of them thousands of mappings. Objects
+ * per VMA cost ~100 bytes each and scatter over the heap; three doubles cost 24 bytes, fork copies
+ * them with one slice(), lookups are a binary search, and a split or insert is one copyWithin.
+ */
+
+/** VMA flag bits (ours, not the kernel's numeric values). */
+export const VmaFlag = {
+  READ: 1,
+  WRITE: 2,
+  EXEC: 4,
+  /** VM_LOCKED */
+  LOCKED: 8,
+  /** VM_LOCKONFAULT (linux-modern only) */
+  LOCKONFAULT: 16,
+  /** VM_IO|VM_PFNMAP|VM_DONTEXPAND|…: never locked by mlock, never counted (vdso, vvar, device maps) */
+  SPECIAL: 32,
+  /** VM_GROWSDOWN: the stack */
+  GROWSDOWN: 64,
+  /** VM_DONTCOPY (MADV_DONTFORK): not copied into a fork child */
+  DONTCOPY: 128,
+  SHARED: 256,
+  /** VM_DROPPABLE (linux-modern MAP_DROPPABLE): vma_supports_mlock() is false */
+  DROPPABLE: 512,
+} as const;
+
+export const LOCK_MASK = VmaFlag.LOCKED | VmaFlag.LOCKONFAULT;
+export const PROT_MASK = VmaFlag.READ | VmaFlag.WRITE | VmaFlag.EXEC;
+/** A VMA that mlock_fixup() leaves alone. */
+export const UNLOCKABLE = VmaFlag.SPECIAL | VmaFlag.DROPPABLE;
+
+const F = 3;
+
+export interface VmaTable {
+  d: Float64Array;
+  n: number;
+}
+
+export function createVmaTable(capacity = 8): VmaTable {
+  return { d: new Float64Array(Math.max(capacity, 4) * F), n: 0 };
+}
+
+export function cloneVmaTable(t: VmaTable): VmaTable {
+  // slice() keeps the copy tight: a fork child rarely grows as much as its parent did.
+  return { d: t.d.slice(0, Math.max(t.n + 2, 4) * F), n: t.n };
+}
+
+export const vmaStart = (t: VmaTable, i: number): number => t.d[i * F]!;
+export const vmaEnd = (t: VmaTable, i: number): number => t.d[i * F + 1]!;
+export const vmaFlags = (t: VmaTable, i: number): number => t.d[i * F + 2]!;
+export const vmaPages = (t: VmaTable, i: number): number => t.d[i * F + 1]! - t.d[i * F]!;
+
+export function setVmaFlags(t: VmaTable, i: number, flags: number): void {
+  t.d[i * F + 2] = flags;
+}
+export function setVmaStart(t: VmaTable, i: number, page: number): void {
+  t.d[i * F] = page;
+}
+export function setVmaEnd(t: VmaTable, i: number, page: number): void {
+  t.d[i * F + 1] = page;
+}
+
+/** Index of the first VMA whose end is above `page` (find_vma): n when there is none. */
+export function findVma(t: VmaTable, page: number): number {
+  const d = t.d;
+  let lo = 0;
+  let hi = t.n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (d[mid * F + 1]! <= page) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Index of the VMA containing `page`, or -1 (vma_lookup). */
+export function vmaAt(t: VmaTable, page: number): number {
+  const i = findVma(t, page);
+  return i < t.n && vmaStart(t, i) <= page ? i : -1;
+}
+
+function grow(t: VmaTable, extra: number): void {
+  const need = (t.n + extra) * F;
+  if (need <= t.d.length) return;
+  const next = new Float64Array(Math.max(need, t.d.length * 2));
+  next.set(t.d.subarray(0, t.n * F));
+  t.d = next;
+}
+
+/** Insert a VMA at index i (the caller keeps the order). */
+export function insertVma(t: VmaTable, i: number, start: number, end: number, flags: number): void {
+  grow(t, 1);
+  const d = t.d;
+  if (i < t.n) d.copyWithin((i + 1) * F, i * F, t.n * F);
+  d[i * F] = start;
+  d[i * F + 1] = end;
+  d[i * F + 2] = flags;
+  t.n++;
+}
+
+/** Remove VMAs [i, j). */
+export function removeVmas(t: VmaTable, i: number, j: number): void {
+  if (j <= i) return;
+  t.d.copyWithin(i * F, j * F, t.n * F);
+  t.n -= j - i;
+}
+
+/**
+ * Make `page` a VMA boundary (split_vma) if it falls strictly inside a VMA.
+ * Returns the index of the first VMA starting at or above `page`.
+ */
+export function splitAt(t: VmaTable, page: number): number {
+  const i = findVma(t, page);
+  if (i >= t.n) return i;
+  const s = vmaStart(t, i);
+  if (s >= page) return i;
+  const e = vmaEnd(t, i);
+  const f = vmaFlags(t, i);
+  setVmaEnd(t, i, page);
+  insertVma(t, i + 1, page, e, f);
+  return i + 1;
+}
+
+/** VMAs that may be merged (vma_merge): adjacent, same flags, neither special nor a stack. */
+function mergeable(t: VmaTable, a: number, b: number): boolean {
+  const fa = vmaFlags(t, a);
+  return (
+    vmaEnd(t, a) === vmaStart(t, b) &&
+    fa === vmaFlags(t, b) &&
+    (fa & (VmaFlag.SPECIAL | VmaFlag.GROWSDOWN)) === 0
+  );
+}
+
+/**
+ * Merge compatible neighbours among VMAs [i - 1, j] after a change to [i, j).
+ * Returns how many VMAs disappeared, so a caller walking the table can adjust its index.
+ */
+export function mergeAround(t: VmaTable, i: number, j: number): number {
+  const lo = Math.max(i - 1, 0);
+  const hi = Math.min(j, t.n - 1);
+  let w = lo;
+  let removed = 0;
+  for (let r = lo + 1; r <= hi; r++) {
+    if (mergeable(t, w, r)) {
+      setVmaEnd(t, w, vmaEnd(t, r));
+      removed++;
+    } else {
+      w++;
+      if (w !== r) t.d.copyWithin(w * F, r * F, (r + 1) * F);
+    }
+  }
+  if (removed > 0) {
+    t.d.copyWithin((hi + 1 - removed) * F, (hi + 1) * F, t.n * F);
+    t.n -= removed;
+  }
+  return removed;
+}
+
+/** The highest gap of `pages` pages below `ceiling` and at or above `floor` (top-down search); -1 if none. */
+export function findGapTopDown(t: VmaTable, pages: number, floor: number, ceiling: number): number {
+  let top = ceiling;
+  let i = findVma(t, ceiling - 1);
+  if (i < t.n && vmaStart(t, i) < ceiling) top = vmaStart(t, i);
+  for (i--; i >= 0 && top - floor >= pages; i--) {
+    if (top - vmaEnd(t, i) >= pages) return top - pages;
+    top = vmaStart(t, i);
+  }
+  return top - floor >= pages ? top - pages : -1;
+}
+
+/** True when no VMA overlaps [start, end). */
+export function rangeIsFree(t: VmaTable, start: number, end: number): boolean {
+  const i = findVma(t, start);
+  return i >= t.n || vmaStart(t, i) >= end;
+}
