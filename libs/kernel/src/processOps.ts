@@ -114,9 +114,10 @@ export function layoutImage(
     return { mm };
   }
 
-  // setup_arg_pages()
-  place(STACK_TOP_PAGE - image.argPages, image.argPages, RW | VmaFlag.GROWSDOWN | (locking ? L : 0));
-  if (locking && image.argPages > 0) mm.accountingExact = false;
+  // __bprm_mm_init() starts the stack with one page, copy_strings() fills it; setup_arg_pages()
+  const argPages = Math.max(1, image.argPages);
+  place(STACK_TOP_PAGE - argPages, argPages, RW | VmaFlag.GROWSDOWN | (locking ? L : 0));
+  if (locking) mm.accountingExact = false;
   const extra = profile.execExtraStackPages;
   if (!(locking && lockWouldExceed(task, mm.lockedVm + extra))) {
     const s = findVma(t, STACK_TOP_PAGE - 1);
