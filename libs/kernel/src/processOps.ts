@@ -146,8 +146,8 @@ export function layoutImage(
  *    default when the parent has mcl_inherit. As written (B1/B4) the child keeps mcl_inherit
  *    whatever RECURSIVE says, and dup_mmap() tests the CHILD's copy to keep locks and copy
  *    locked_vm verbatim, DONTCOPY pages included (B6). As intended, mcl_inherit survives only with
- *    RECURSIVE, the keep decision reads the parent's (oldmm) value, and the DONTCOPY pages are not
- *    carried over.
+ *    RECURSIVE, the keep decision reads the parent's (oldmm) value, and locked_vm is recomputed as
+ *    the pages of the copied locked, lockable VMAs (B5/B6; spec A.2).
  */
 function dupMm(state: HostState, parent: Mm): Mm {
   const profile = state.profile;
@@ -174,23 +174,31 @@ function dupMm(state: HostState, parent: Mm): Mm {
   const t = child.vmas;
   let w = 0;
   let droppedLocked = 0;
+  let copiedLocked = 0;
   for (let r = 0; r < t.n; r++) {
     let f = vmaFlags(t, r);
     const pages = vmaEnd(t, r) - vmaStart(t, r);
+    const countable = (f & L) !== 0 && (f & UNLOCKABLE) === 0;
     if ((f & VmaFlag.DONTCOPY) !== 0) {
       child.totalVm -= pages;
-      if ((f & L) !== 0 && (f & UNLOCKABLE) === 0) droppedLocked += pages;
+      if (countable) droppedLocked += pages;
       continue;
     }
     if (!keep) f &= ~LOCK_MASK;
+    else if (countable) copiedLocked += pages;
     if (w !== r) t.d.copyWithin(w * 3, r * 3, r * 3 + 3);
     setVmaFlags(t, w, f);
     w++;
   }
   t.n = w;
-  if (keep && droppedLocked > 0) {
-    if (profile.asWritten) child.accountingExact = false;
-    else child.lockedVm -= droppedLocked;
+  if (keep) {
+    if (!profile.asWritten) {
+      // As intended: the child's locked_vm is what it actually has locked.
+      child.lockedVm = copiedLocked;
+      child.accountingExact = true;
+    } else if (droppedLocked > 0) {
+      child.accountingExact = false;
+    }
   }
   return child;
 }
