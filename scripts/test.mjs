@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Type-checks, then runs every test with vitest and ends with one plain summary line
+// Type-checks, lints, then runs every test with vitest and ends with one plain summary line
 // ("N passed, N failed, N skipped") that CI and humans can read; exits non-zero on any failure.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -11,6 +11,11 @@ const tsc = spawnSync('npx', ['tsc', '-b'], { stdio: 'inherit' });
 if (tsc.status !== 0) {
   console.error('type check failed (tsc -b); not running tests');
   process.exit(tsc.status ?? 1);
+}
+const lint = spawnSync('npx', ['eslint', '.'], { stdio: 'inherit' });
+if (lint.status !== 0) {
+  console.error('lint failed (eslint .); not running tests');
+  process.exit(lint.status ?? 1);
 }
 const dir = mkdtempSync(join(tmpdir(), 'lockline-test-'));
 const report = join(dir, 'report.json');
