@@ -54,6 +54,7 @@ export function protString(flags: number): string {
  * every VM_LOCKED page — but 2.6.28 subtracts only `if (mm->locked_vm)`, tested once up front.
  */
 export function unmapRange(profile: Profile, mm: Mm, start: number, end: number): void {
+  if (end <= start) return;
   const t = mm.vmas;
   let i = findVma(t, start);
   if (i >= t.n || vmaStart(t, i) >= end) return;
@@ -221,7 +222,11 @@ export function sysBrk(profile: Profile, task: Task, mm: Mm, addr: number | unde
   return { errno: null, brk: requested };
 }
 
-/** mremap() without MREMAP_MAYMOVE: shrink, or grow in place. */
+/**
+ * mremap() without MREMAP_MAYMOVE: shrink, or grow in place.
+ * 6.x looks the VMA up first (no VMA at addr → EFAULT, even to shrink) and refuses old_len 0
+ * without MAYMOVE (EINVAL); 2.6.28 shrinks by do_munmap() before looking anything up.
+ */
 export function sysMremap(
   profile: Profile,
   task: Task,
@@ -235,13 +240,18 @@ export function sysMremap(
   const newPages = Math.ceil(newLength / PAGE);
   if (newPages === 0) return 'EINVAL';
   const start = addr / PAGE;
+  const t = mm.vmas;
+  const i = findVma(t, start);
+  const found = i < t.n && vmaStart(t, i) <= start;
+  if (!profile.base2008) {
+    if (oldPages === 0) return 'EINVAL';
+    if (!found) return 'EFAULT';
+  }
   if (newPages <= oldPages) {
     unmapRange(profile, mm, start + newPages, start + oldPages);
     return null;
   }
-  const t = mm.vmas;
-  const i = findVma(t, start);
-  if (i >= t.n || vmaStart(t, i) > start || oldPages > vmaEnd(t, i) - start) return 'EFAULT';
+  if (!found || oldPages > vmaEnd(t, i) - start) return 'EFAULT';
   const f = vmaFlags(t, i);
   if ((f & VmaFlag.SPECIAL) !== 0) return 'EFAULT';
   const delta = newPages - oldPages;
