@@ -12,6 +12,12 @@ if (tsc.status !== 0) {
   console.error('type check failed (tsc -b); not running tests');
   process.exit(tsc.status ?? 1);
 }
+// The tests themselves (excluded from the packages' builds) are type-checked too.
+const tscTests = spawnSync('npx', ['tsc', '-p', 'test/tsconfig.json'], { stdio: 'inherit' });
+if (tscTests.status !== 0) {
+  console.error('type check of the tests failed (tsc -p test/tsconfig.json); not running tests');
+  process.exit(tscTests.status ?? 1);
+}
 const lint = spawnSync('npx', ['eslint', '.'], { stdio: 'inherit' });
 if (lint.status !== 0) {
   console.error('lint failed (eslint .); not running tests');

@@ -48,7 +48,7 @@ const mclFlags = fc.oneof(
   fc.subarray([...MCL_FLAG_NAMES] as MclFlagName[]),
 );
 const mapFlags = fc
-  .tuple(fc.constantFrom<MapFlagName>('MAP_PRIVATE', 'MAP_SHARED'), fc.subarray<MapFlagName>(['MAP_ANONYMOUS', 'MAP_FIXED', 'MAP_LOCKED', 'MAP_ANONYMOUS', 'MAP_FIXED_NOREPLACE'].slice(0, 4)))
+  .tuple(fc.constantFrom<MapFlagName>('MAP_PRIVATE', 'MAP_SHARED'), fc.subarray<MapFlagName>(['MAP_ANONYMOUS', 'MAP_FIXED', 'MAP_LOCKED', 'MAP_FIXED_NOREPLACE']))
   .map(([t, rest]) => [t, ...rest]);
 const limit = fc.oneof(fc.integer({ min: 0, max: 80 }).map((p) => p * PAGE), fc.constant(7), fc.constant(Number.POSITIVE_INFINITY));
 
