@@ -36,9 +36,10 @@ export function addProcess(state: HostState, p: InitialProcess): Task {
     mm: null,
     capIpcLock: p.capIpcLock ?? false,
     capSysResource: p.capSysResource ?? false,
-    limits: { memlockCur: rl.cur, memlockMax: rl.max, liveThreads: 1 },
+    limits: { memlockCur: rl.cur, memlockMax: rl.max, threads: [] },
     alive: true,
   };
+  task.limits.threads.push(task);
   if (!p.kernelThread) {
     const image = p.image ?? { format: 'elf', argPages: 1, textPages: 4, dataPages: 2, bssPages: 0, vdsoPages: 1 };
     task.mm = layoutImage(state, task, image, 0, 0).mm;
@@ -51,22 +52,22 @@ export function addProcess(state: HostState, p: InitialProcess): Task {
  * Apply one operation to the host, as the acting process's system call. Changes `state` in place
  * (use cloneHostState to keep an earlier one) and returns what the caller observed.
  */
-export function applyOp(state: HostState, op: Op): OpResult {
+export function applyOp(state: HostState, op: Op, tag = 0): OpResult {
   const task = state.tasks.get(op.pid);
   if (op.op === 'check') return OK;
   if (!task || !task.alive) return ESRCH;
   const profile = state.profile;
   switch (op.op) {
     case 'fork':
-      return sysFork(state, task, op.child, 'fork');
+      return sysFork(state, task, op.child, 'fork', tag);
     case 'vfork':
-      return sysFork(state, task, op.child, 'vfork');
+      return sysFork(state, task, op.child, 'vfork', tag);
     case 'clone':
-      return sysFork(state, task, op.child, op.shareVm ? 'thread' : 'fork');
+      return sysFork(state, task, op.child, op.shareVm ? 'thread' : 'fork', tag);
     case 'exec':
-      return sysExec(state, task, op.image);
+      return sysExec(state, task, op.image, tag);
     case 'exit':
-      killThreadGroup(state, task, undefined);
+      killThreadGroup(task, undefined);
       return OK;
     case 'setrlimit':
       return result(sysSetrlimit(state, task, op.cur, op.max));
@@ -80,19 +81,19 @@ export function applyOp(state: HostState, op: Op): OpResult {
   if (!mm) return NO_MM;
   switch (op.op) {
     case 'mmap':
-      return sysMmap(profile, task, mm, op.addr, op.length, op.prot, op.flags);
+      return sysMmap(profile, task, mm, op.addr, op.length, op.prot, op.flags, tag);
     case 'munmap':
       return result(sysMunmap(profile, mm, op.addr, op.length));
     case 'brk':
-      return sysBrk(profile, task, mm, op.addr, op.increment);
+      return sysBrk(profile, task, mm, op.addr, op.increment, tag);
     case 'mlock':
-      return result(sysMlock(profile, task, mm, op.addr, op.length));
+      return result(sysMlock(profile, task, mm, op.addr, op.length, tag));
     case 'mlock2':
-      return result(sysMlock2(profile, task, mm, op.addr, op.length, op.flags));
+      return result(sysMlock2(profile, task, mm, op.addr, op.length, op.flags, tag));
     case 'munlock':
       return result(sysMunlock(profile, mm, op.addr, op.length));
     case 'mlockall':
-      return result(sysMlockall(profile, task, mm, op.flags));
+      return result(sysMlockall(profile, task, mm, op.flags, tag));
     case 'munlockall':
       return result(sysMunlockall(profile, mm));
     case 'madvise':
@@ -101,11 +102,22 @@ export function applyOp(state: HostState, op: Op): OpResult {
       return result(sysMremap(profile, task, mm, op.addr, op.oldLength, op.newLength));
     case 'growstack':
       if (growStack(task, mm, Math.ceil(op.length / PAGE))) return OK;
-      killThreadGroup(state, task, 'SIGSEGV');
+      killThreadGroup(task, 'SIGSEGV');
       return { errno: null, signal: 'SIGSEGV' };
     default: {
       const _exhaustive: never = op;
       throw new Error(`unknown operation ${JSON.stringify(_exhaustive)}`);
     }
   }
+}
+
+/**
+ * Forget a dead process (release_task): a long-running host would otherwise keep every dead
+ * process's last state. Returns false when the pid is unknown or still alive.
+ */
+export function reapTask(state: HostState, pid: number): boolean {
+  const t = state.tasks.get(pid);
+  if (!t || t.alive) return false;
+  state.tasks.delete(pid);
+  return true;
 }

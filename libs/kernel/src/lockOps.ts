@@ -12,6 +12,7 @@ import {
   findVma,
   mergeAround,
   setVmaFlags,
+  setVmaTag,
   splitAt,
   vmaEnd,
   vmaFlags,
@@ -28,13 +29,18 @@ const LOF = VmaFlag.LOCKONFAULT;
  *   new ∋ L, old ∋ L  → +0 (ONFAULT ↔ plain; b155b4fde5bd)
  *   new ∌ L           → locked_vm −= pages
  */
-function fixupVma(mm: Mm, t: VmaTable, i: number, newLock: number): boolean {
+function fixupVma(mm: Mm, t: VmaTable, i: number, newLock: number, tag: number): boolean {
   const f = vmaFlags(t, i);
   const old = f & LOCK_MASK;
   if (old === newLock || (f & UNLOCKABLE) !== 0) return false;
   const pages = vmaEnd(t, i) - vmaStart(t, i);
-  if ((newLock & L) === 0) mm.lockedVm -= pages;
-  else if ((old & L) === 0) mm.lockedVm += pages;
+  if ((newLock & L) === 0) {
+    mm.lockedVm -= pages;
+    setVmaTag(t, i, 0);
+  } else if ((old & L) === 0) {
+    mm.lockedVm += pages;
+    setVmaTag(t, i, tag);
+  }
   setVmaFlags(t, i, (f & ~LOCK_MASK) | newLock);
   return true;
 }
@@ -50,7 +56,7 @@ function populateFails(flags: number): boolean {
  * already changed (observed S11). 2.6.28 also populates VMA by VMA and stops at the first failure
  * (PROT_NONE → ENOMEM), leaving the failing VMA locked and counted.
  */
-function lockRange(mm: Mm, start: number, end: number, newLock: number, stopOnPopulateError: boolean): Errno | null {
+function lockRange(mm: Mm, start: number, end: number, newLock: number, stopOnPopulateError: boolean, tag: number): Errno | null {
   const t = mm.vmas;
   let k = findVma(t, start);
   if (k >= t.n || vmaStart(t, k) > start) return 'ENOMEM';
@@ -66,7 +72,7 @@ function lockRange(mm: Mm, start: number, end: number, newLock: number, stopOnPo
     if ((f & LOCK_MASK) !== newLock && (f & UNLOCKABLE) === 0) {
       if (vmaStart(t, k) < cursor) k = splitAt(t, cursor);
       if (vmaEnd(t, k) > end) splitAt(t, end);
-      fixupVma(mm, t, k, newLock);
+      fixupVma(mm, t, k, newLock, tag);
       if (stopOnPopulateError && (newLock & L) !== 0 && populateFails(f)) {
         err = 'ENOMEM';
         cursor = vmaEnd(t, k);
@@ -101,7 +107,7 @@ function populateRange(t: VmaTable, start: number, end: number): Errno | null {
 }
 
 /** do_mlock(): mlock(2) and mlock2(2), in the order of the checks of the profile's kernel. */
-function doMlock(profile: Profile, task: Task, mm: Mm, addr: number, length: number, newLock: number): Errno | null {
+function doMlock(profile: Profile, task: Task, mm: Mm, addr: number, length: number, newLock: number, tag: number): Errno | null {
   if (!canDoMlock(task)) return 'EPERM';
   const span = lockSpan(addr, length);
   let locked = span.pages + mm.lockedVm;
@@ -113,13 +119,13 @@ function doMlock(profile: Profile, task: Task, mm: Mm, addr: number, length: num
   if (spanWraps(span)) return 'EINVAL';
   if (span.pages === 0) return null;
   const end = span.startPage + span.pages;
-  const err = lockRange(mm, span.startPage, end, newLock, profile.base2008);
+  const err = lockRange(mm, span.startPage, end, newLock, profile.base2008, tag);
   if (err !== null || profile.base2008) return err;
   return populateRange(mm.vmas, span.startPage, end);
 }
 
-export function sysMlock(profile: Profile, task: Task, mm: Mm, addr: number, length: number): Errno | null {
-  return doMlock(profile, task, mm, addr, length, L);
+export function sysMlock(profile: Profile, task: Task, mm: Mm, addr: number, length: number, tag: number): Errno | null {
+  return doMlock(profile, task, mm, addr, length, L, tag);
 }
 
 export function sysMlock2(
@@ -129,6 +135,7 @@ export function sysMlock2(
   addr: number,
   length: number,
   flags: readonly Mlock2FlagName[],
+  tag: number,
 ): Errno | null {
   if (profile.base2008) return 'ENOSYS';
   let lock = L;
@@ -136,7 +143,7 @@ export function sysMlock2(
     if (f === 'MLOCK_ONFAULT') lock |= LOF;
     else return 'EINVAL';
   }
-  return doMlock(profile, task, mm, addr, length, lock);
+  return doMlock(profile, task, mm, addr, length, lock, tag);
 }
 
 /** sys_munlock(): no capability or limit check; holes give ENOMEM with partial effect. */
@@ -144,13 +151,13 @@ export function sysMunlock(_profile: Profile, mm: Mm, addr: number, length: numb
   const span = lockSpan(addr, length);
   if (spanWraps(span)) return 'EINVAL';
   if (span.pages === 0) return null;
-  return lockRange(mm, span.startPage, span.startPage + span.pages, 0, false);
+  return lockRange(mm, span.startPage, span.startPage + span.pages, 0, false, 0);
 }
 
 /** Lock or unlock every VMA, ignoring errors (the loop of do_mlockall / apply_mlockall_flags). */
-function fixupAll(mm: Mm, newLock: number): void {
+function fixupAll(mm: Mm, newLock: number, tag: number): void {
   const t = mm.vmas;
-  for (let i = 0; i < t.n; i++) fixupVma(mm, t, i, newLock);
+  for (let i = 0; i < t.n; i++) fixupVma(mm, t, i, newLock, tag);
   mergeAround(t, 0, t.n);
 }
 
@@ -191,7 +198,7 @@ function mclBits(profile: Profile, flags: readonly MclFlagName[]): number {
 }
 
 /** sys_mlockall() for the profile: flag checks, EPERM, the total_vm ENOMEM test, then do_mlockall(). */
-export function sysMlockall(profile: Profile, task: Task, mm: Mm, flags: readonly MclFlagName[]): Errno | null {
+export function sysMlockall(profile: Profile, task: Task, mm: Mm, flags: readonly MclFlagName[], tag: number): Errno | null {
   const bits = mclBits(profile, flags);
   if (profile.base2008) {
     // V2's vetting (KOSAKI): CUR or FUT required, no unknown bits, RECURSIVE needs INHERIT.
@@ -210,28 +217,38 @@ export function sysMlockall(profile: Profile, task: Task, mm: Mm, flags: readonl
   if (profile.base2008) {
     // do_mlockall(): def_flags set wholesale.
     mm.defFlags = (bits & MCL_FUTURE) !== 0 ? DEF_LOCKED : 0;
+    mm.defTag = mm.defFlags !== 0 ? tag : 0;
     const inherit = (bits & MCL_INHERIT ? MCL_INHERIT_BIT : 0) | (bits & MCL_RECURSIVE ? MCL_RECURSIVE_BIT : 0);
     // B2: as written, only `if (flags & MCL_INHERIT)` assigns mcl_inherit; never cleared.
-    if (!profile.asWritten || inherit !== 0) mm.mclInherit = inherit;
+    if (!profile.asWritten || inherit !== 0) {
+      mm.mclInherit = inherit;
+      mm.mclTag = inherit !== 0 ? tag : 0;
+    }
     if ((bits & ~(MCL_INHERIT | MCL_RECURSIVE)) === MCL_FUTURE) return null;
-    fixupAll(mm, bits & MCL_CURRENT ? L : 0);
+    fixupAll(mm, bits & MCL_CURRENT ? L : 0, tag);
     return null;
   }
 
   // apply_mlockall_flags()
   mm.defFlags &= ~(DEF_LOCKED | DEF_LOCKONFAULT);
+  mm.defTag = 0;
   if (bits & MCL_FUTURE) {
     mm.defFlags |= DEF_LOCKED | (bits & MCL_ONFAULT ? DEF_LOCKONFAULT : 0);
+    mm.defTag = tag;
     if ((bits & MCL_CURRENT) === 0) return null;
   }
-  fixupAll(mm, L | (bits & MCL_ONFAULT ? LOF : 0));
+  fixupAll(mm, L | (bits & MCL_ONFAULT ? LOF : 0), tag);
   return null;
 }
 
 /** sys_munlockall(): always 0. As written (B2) the patch leaves mcl_inherit set. */
 export function sysMunlockall(profile: Profile, mm: Mm): Errno | null {
   mm.defFlags &= ~(DEF_LOCKED | DEF_LOCKONFAULT);
-  if (profile.base2008 && !profile.asWritten) mm.mclInherit = 0;
-  fixupAll(mm, 0);
+  mm.defTag = 0;
+  if (profile.base2008 && !profile.asWritten) {
+    mm.mclInherit = 0;
+    mm.mclTag = 0;
+  }
+  fixupAll(mm, 0, 0);
   return null;
 }

@@ -75,9 +75,9 @@ export function unmapRange(profile: Profile, mm: Mm, start: number, end: number)
 }
 
 /** Insert a new VMA [start, end) that the caller has made room for, merging with like neighbours. */
-export function mapVma(t: VmaTable, start: number, end: number, flags: number): void {
+export function mapVma(t: VmaTable, start: number, end: number, flags: number, tag: number): void {
   const i = findVma(t, start);
-  insertVma(t, i, start, end, flags);
+  insertVma(t, i, start, end, flags, (flags & L) !== 0 ? tag : 0);
   mergeAround(t, i, i + 1);
 }
 
@@ -89,6 +89,7 @@ export function sysMmap(
   length: number,
   prot: Prot,
   flags: readonly MapFlagName[],
+  tag: number,
 ): OpResult {
   if (length === 0) return { errno: 'EINVAL' };
   const pages = pagesOfLength(length);
@@ -173,7 +174,7 @@ export function sysMmap(
     vmFlags |= lockBits;
     mm.lockedVm += pages;
   }
-  mapVma(mm.vmas, start, start + pages, vmFlags);
+  mapVma(mm.vmas, start, start + pages, vmFlags, tag);
   return { errno: null, addr: start * PAGE };
 }
 
@@ -190,7 +191,14 @@ export function sysMunmap(profile: Profile, mm: Mm, addr: number, length: number
  * sys_brk(). glibc reports failure as ENOMEM (the raw call returns the old break).
  * Growth is limit-checked only when def_flags has VM_LOCKED (do_brk / check_brk_limits).
  */
-export function sysBrk(profile: Profile, task: Task, mm: Mm, addr: number | undefined, increment: number | undefined): OpResult {
+export function sysBrk(
+  profile: Profile,
+  task: Task,
+  mm: Mm,
+  addr: number | undefined,
+  increment: number | undefined,
+  tag: number,
+): OpResult {
   const requested = addr ?? mm.brk + (increment ?? 0);
   const fail: OpResult = { errno: 'ENOMEM', brk: mm.brk };
   if (requested < mm.startBrk) return fail;
@@ -217,7 +225,7 @@ export function sysBrk(profile: Profile, task: Task, mm: Mm, addr: number | unde
   }
   mm.totalVm += grow;
   if ((lockBits & L) !== 0) mm.lockedVm += grow;
-  mapVma(t, oldEnd, newEnd, VmaFlag.READ | VmaFlag.WRITE | lockBits);
+  mapVma(t, oldEnd, newEnd, VmaFlag.READ | VmaFlag.WRITE | lockBits, tag);
   mm.brk = requested;
   return { errno: null, brk: requested };
 }

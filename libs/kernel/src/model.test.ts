@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IMG28, given, pages } from './testing/given.js';
+import { IMG28, PAGE, given, pages } from './testing/given.js';
 import type { Op } from './types.js';
 
 const A = 0x10000000;
@@ -160,5 +160,59 @@ describe('mappings', () => {
     g.and({ op: 'munmap', pid: 1, addr: A + pages(5), length: pages(1) });
     g.when({ op: 'munlock', pid: 1, addr: A, length: pages(10) }).then({ errno: 'ENOMEM', lockedVmPages: 39 + 4 });
     expect(g.process(1).vmas.length).toBe(1999 + 4);
+  });
+});
+
+describe('lock provenance tags', () => {
+  it('a locked VMA carries the tag of the operation that locked it, through fork; exec records where MCL_FUTURE came from', async () => {
+    const { applyOp, createHost } = await import('./host.js');
+    const { vmaTag, vmaFlags, VmaFlag } = await import('./vmaTable.js');
+    const host = createHost('linux-2008-patch', [{ pid: 1, image: IMG28, capIpcLock: true }]);
+    applyOp(host, anon(A, 4), 10);
+    applyOp(host, { op: 'mlockall', pid: 1, flags: ['MCL_CURRENT', 'MCL_FUTURE', 'MCL_INHERIT', 'MCL_RECURSIVE'] }, 40);
+    applyOp(host, anon(A + pages(8), 2), 41);
+    applyOp(host, { op: 'fork', pid: 1, child: 2 }, 812);
+    const child = host.tasks.get(2)!.mm!;
+    const tags = Array.from({ length: child.vmas.n }, (_, i) => [vmaFlags(child.vmas, i) & VmaFlag.LOCKED ? 1 : 0, vmaTag(child.vmas, i)]);
+    expect(tags.filter(([l]) => l).map(([, t]) => t).sort()).toEqual([40, 40, 40, 40, 41]);
+    expect(child).toMatchObject({ parentId: host.tasks.get(1)!.mm!.id, createdTag: 812, defTag: 40, mclTag: 40 });
+    applyOp(host, { op: 'exec', pid: 2, image: IMG28 }, 900);
+    const execd = host.tasks.get(2)!.mm!;
+    expect(execd).toMatchObject({ parentId: child.id, createdTag: 900, defTag: 40, mclTag: 40, lockedVm: 26 });
+    // unlocking clears the tag; locking again takes the new one
+    applyOp(host, { op: 'munlock', pid: 1, addr: A, length: pages(4) }, 50);
+    applyOp(host, { op: 'mlock', pid: 1, addr: A, length: pages(2) }, 51);
+    const parent = host.tasks.get(1)!.mm!;
+    const at = (addr: number) => {
+      for (let i = 0; i < parent.vmas.n; i++) if (parent.vmas.d[i * 4]! * PAGE === addr) return vmaTag(parent.vmas, i);
+      return undefined;
+    };
+    expect(at(A)).toBe(51);
+    expect(at(A + pages(2))).toBe(0);
+  });
+
+  it('a thread group dying together keeps one mm and makes no copies; a vfork child still using it makes one', async () => {
+    const { applyOp, createHost } = await import('./host.js');
+    const host = createHost('linux-modern', [{ pid: 1, image: IMG28 }]);
+    applyOp(host, { op: 'clone', pid: 1, child: 2, shareVm: true });
+    applyOp(host, { op: 'clone', pid: 1, child: 3, shareVm: true });
+    const mm = host.tasks.get(1)!.mm!;
+    applyOp(host, { op: 'exit', pid: 2 });
+    expect([1, 2, 3].map((p) => host.tasks.get(p)!.alive)).toEqual([false, false, false]);
+    expect([1, 2, 3].map((p) => host.tasks.get(p)!.mm)).toEqual([mm, mm, mm]);
+    const h2 = createHost('linux-modern', [{ pid: 1, image: IMG28 }]);
+    applyOp(h2, { op: 'vfork', pid: 1, child: 2 });
+    applyOp(h2, { op: 'exit', pid: 1 });
+    expect(h2.tasks.get(1)!.mm).not.toBe(h2.tasks.get(2)!.mm);
+    expect(h2.tasks.get(2)!.mm!.users).toBe(1);
+  });
+
+  it('reapTask forgets a dead process only', async () => {
+    const { applyOp, createHost, reapTask } = await import('./host.js');
+    const host = createHost('linux-modern', [{ pid: 1, image: IMG28 }, { pid: 2, image: IMG28 }]);
+    applyOp(host, { op: 'exit', pid: 2 });
+    expect(reapTask(host, 1)).toBe(false);
+    expect(reapTask(host, 2)).toBe(true);
+    expect(host.tasks.has(2)).toBe(false);
   });
 });

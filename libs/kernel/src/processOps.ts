@@ -10,7 +10,9 @@ import {
   createVmaTable,
   findVma,
   insertVma,
+  moveVma,
   setVmaFlags,
+  setVmaTag,
   setVmaStart,
   vmaEnd,
   vmaFlags,
@@ -24,34 +26,40 @@ const STACK_TOP_PAGE = 0x7ffffffff;
 const VDSO_PAGE = 0x7ffff7ffd;
 const INTERP_PAGE = 0x7ffff7dd0;
 
-/** The other live threads of the caller's thread group (those sharing its signal_struct). */
-function otherThreads(state: HostState, task: Task): Task[] {
-  if (task.limits.liveThreads <= 1) return [];
-  const group: Task[] = [];
-  for (const t of state.tasks.values()) if (t !== task && t.alive && t.limits === task.limits) group.push(t);
-  return group;
-}
-
-/** A task stops using its mm. A dead task keeps a frozen view of the mm as it was when it died. */
-function dropMm(task: Task): void {
-  const mm = task.mm;
-  if (!mm) return;
-  mm.users--;
-  if (mm.users > 0) task.mm = { ...mm, users: 0, vmas: cloneVmaTable(mm.vmas) };
-}
-
-function kill(task: Task, signal: Signal | undefined): void {
-  if (!task.alive) return;
-  task.alive = false;
-  task.limits.liveThreads--;
-  if (signal) task.killedBy = signal;
-  dropMm(task);
+/**
+ * Tasks die together (exit_group, a fatal signal, de_thread). Each stops using its mm; a dead task
+ * keeps the mm as it was when it died — the mm itself when nobody else uses it any more, otherwise
+ * one frozen copy shared by the tasks that died with it.
+ */
+export function killTasks(tasks: readonly Task[], signal: Signal | undefined): void {
+  const dying: Task[] = [];
+  for (const t of tasks) {
+    if (!t.alive) continue;
+    t.alive = false;
+    if (signal) t.killedBy = signal;
+    const group = t.limits.threads;
+    const at = group.indexOf(t);
+    if (at >= 0) group.splice(at, 1);
+    if (t.mm) t.mm.users--;
+    dying.push(t);
+  }
+  let frozen: Map<Mm, Mm> | undefined;
+  for (const t of dying) {
+    const mm = t.mm;
+    if (!mm || mm.users <= 0) continue;
+    frozen ??= new Map();
+    let copy = frozen.get(mm);
+    if (!copy) {
+      copy = { ...mm, users: 0, vmas: cloneVmaTable(mm.vmas) };
+      frozen.set(mm, copy);
+    }
+    t.mm = copy;
+  }
 }
 
 /** exit_group() / a fatal signal: every thread of the group dies. */
-export function killThreadGroup(state: HostState, task: Task, signal: Signal | undefined): void {
-  for (const t of otherThreads(state, task)) kill(t, signal);
-  kill(task, signal);
+export function killThreadGroup(task: Task, signal: Signal | undefined): void {
+  killTasks(task.limits.threads.length > 1 ? [...task.limits.threads] : [task], signal);
 }
 
 /**
@@ -70,16 +78,18 @@ export function layoutImage(
   image: Image,
   defFlags: number,
   mclInherit: number,
+  tag = 0,
 ): { mm: Mm; signal?: Signal } {
   const profile = state.profile;
   const locking = (defFlags & L) !== 0;
   const mm = newMm(state, createVmaTable('vmas' in image ? image.vmas.length + 4 : 12));
   mm.defFlags = defFlags;
   mm.mclInherit = mclInherit;
+  mm.createdTag = tag;
   const t = mm.vmas;
 
   const place = (start: number, pages: number, flags: number): void => {
-    insertVma(t, findVma(t, start), start, start + pages, flags);
+    insertVma(t, findVma(t, start), start, start + pages, flags, (flags & L) !== 0 ? tag : 0);
     mm.totalVm += pages;
   };
   /** elf_map()/set_brk(): false when the limit refuses the locked mapping. */
@@ -149,9 +159,11 @@ export function layoutImage(
  *    RECURSIVE, the keep decision reads the parent's (oldmm) value, and locked_vm is recomputed as
  *    the pages of the copied locked, lockable VMAs (B5/B6; spec A.2).
  */
-function dupMm(state: HostState, parent: Mm): Mm {
+function dupMm(state: HostState, parent: Mm, tag: number): Mm {
   const profile = state.profile;
   const child = copyMm(parent, state.nextMmId++);
+  child.parentId = parent.id;
+  child.createdTag = tag;
   let keep: boolean;
   if (!profile.base2008) {
     child.defFlags = 0;
@@ -167,6 +179,8 @@ function dupMm(state: HostState, parent: Mm): Mm {
       keep = parent.mclInherit !== 0;
     }
   }
+  if (child.defFlags === 0) child.defTag = 0;
+  if (child.mclInherit === 0) child.mclTag = 0;
   if (!keep) {
     child.lockedVm = 0;
     child.accountingExact = true;
@@ -184,9 +198,11 @@ function dupMm(state: HostState, parent: Mm): Mm {
       if (countable) droppedLocked += pages;
       continue;
     }
-    if (!keep) f &= ~LOCK_MASK;
-    else if (countable) copiedLocked += pages;
-    if (w !== r) t.d.copyWithin(w * 3, r * 3, r * 3 + 3);
+    moveVma(t, w, r);
+    if (!keep) {
+      f &= ~LOCK_MASK;
+      setVmaTag(t, w, 0);
+    } else if (countable) copiedLocked += pages;
     setVmaFlags(t, w, f);
     w++;
   }
@@ -205,17 +221,17 @@ function dupMm(state: HostState, parent: Mm): Mm {
 
 export type ForkKind = 'fork' | 'vfork' | 'thread';
 
-export function sysFork(state: HostState, parent: Task, childPid: number, kind: ForkKind): OpResult {
+export function sysFork(state: HostState, parent: Task, childPid: number, kind: ForkKind, tag: number): OpResult {
   const existing = state.tasks.get(childPid);
   if (existing?.alive) return { errno: 'EEXIST', note: `pid ${childPid} is already in use by a live process` };
   let mm: Mm | null = parent.mm;
   if (mm) {
-    if (kind === 'fork') mm = dupMm(state, mm);
+    if (kind === 'fork') mm = dupMm(state, mm, tag);
     else mm.users++;
   }
-  const limits: Limits = kind === 'thread' ? parent.limits : { ...parent.limits, liveThreads: 0 };
-  limits.liveThreads++;
-  state.tasks.set(childPid, {
+  const limits: Limits =
+    kind === 'thread' ? parent.limits : { memlockCur: parent.limits.memlockCur, memlockMax: parent.limits.memlockMax, threads: [] };
+  const child: Task = {
     pid: childPid,
     ppid: kind === 'thread' ? parent.ppid : parent.pid,
     tgid: kind === 'thread' ? parent.tgid : childPid,
@@ -224,7 +240,9 @@ export function sysFork(state: HostState, parent: Task, childPid: number, kind: 
     capSysResource: parent.capSysResource,
     limits,
     alive: true,
-  });
+  };
+  limits.threads.push(child);
+  state.tasks.set(childPid, child);
   return { errno: null };
 }
 
@@ -236,11 +254,8 @@ export function sysFork(state: HostState, parent: Task, childPid: number, kind: 
  *    new mm). As written, a.out and other non-ELF loaders lose RECURSIVE (B3); as intended every
  *    format behaves like ELF. A NULL current->mm (kernel thread) inherits nothing (B8).
  */
-export function sysExec(state: HostState, task: Task, image: Image): OpResult {
+export function sysExec(state: HostState, task: Task, image: Image, tag: number): OpResult {
   const profile = state.profile;
-  // de_thread(): the other threads of the group are killed.
-  for (const t of otherThreads(state, task)) kill(t, 'SIGKILL');
-  task.tgid = task.pid;
   const old = task.mm;
   let defFlags = 0;
   let mclInherit = 0;
@@ -249,13 +264,21 @@ export function sysExec(state: HostState, task: Task, image: Image): OpResult {
     const elfLoader = (image.format ?? 'elf') !== 'aout' || !profile.asWritten;
     if (elfLoader && (old.mclInherit & MCL_RECURSIVE_BIT) !== 0) mclInherit = old.mclInherit;
   }
-  const { mm, signal } = layoutImage(state, task, image, defFlags, mclInherit);
+  const { mm, signal } = layoutImage(state, task, image, defFlags, mclInherit, tag);
   if (old) {
+    mm.parentId = old.id;
+    if (defFlags !== 0) mm.defTag = old.defTag;
+    if (mclInherit !== 0) mm.mclTag = old.mclTag;
     old.users--;
   }
   task.mm = mm;
+  // de_thread(): the other threads of the group are killed; the caller leads the group alone.
+  if (task.limits.threads.length > 1) {
+    killTasks(task.limits.threads.filter((t) => t !== task), 'SIGKILL');
+  }
+  task.tgid = task.pid;
   if (signal) {
-    killThreadGroup(state, task, signal);
+    killThreadGroup(task, signal);
     return { errno: null, signal };
   }
   return { errno: null };

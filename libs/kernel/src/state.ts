@@ -28,6 +28,14 @@ export interface Mm {
   /** mm->start_brk and mm->brk, in bytes */
   startBrk: number;
   brk: number;
+  /** The caller's tag of the operation that set VM_LOCKED in def_flags (MCL_FUTURE); 0 when clear. */
+  defTag: number;
+  /** The caller's tag of the mlockall() that set mcl_inherit; 0 when clear. */
+  mclTag: number;
+  /** The mm this one was copied from (fork) or replaced (exec); 0 for a starting process. */
+  parentId: number;
+  /** The caller's tag of the fork or exec that made this mm (0 for a starting process). */
+  createdTag: number;
   /**
    * False once a profile quirk made locked_vm differ from the pages of locked, lockable VMAs
    * (uncounted exec stack pages, a verbatim copy over DONTCOPY locks, munmap while locked_vm == 0).
@@ -39,7 +47,8 @@ export interface Mm {
 export interface Limits {
   memlockCur: number;
   memlockMax: number;
-  liveThreads: number;
+  /** the group's live tasks */
+  threads: Task[];
 }
 
 export interface Task {
@@ -77,6 +86,10 @@ export function newMm(state: HostState, vmas: VmaTable): Mm {
     vmas,
     startBrk: 0,
     brk: 0,
+    defTag: 0,
+    mclTag: 0,
+    parentId: 0,
+    createdTag: 0,
     accountingExact: true,
   };
 }
@@ -104,10 +117,12 @@ export function cloneHostState(state: HostState): HostState {
     }
     let lim = limits.get(t.limits);
     if (!lim) {
-      lim = { ...t.limits };
+      lim = { ...t.limits, threads: [] };
       limits.set(t.limits, lim);
     }
-    tasks.set(pid, { ...t, mm, limits: lim });
+    const copy = { ...t, mm, limits: lim };
+    tasks.set(pid, copy);
+    if (copy.alive) lim.threads.push(copy);
   }
   return { profile: state.profile, tasks, nextMmId: state.nextMmId };
 }

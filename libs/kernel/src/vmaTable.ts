@@ -1,9 +1,11 @@
 /**
- * An mm's VMAs, sorted by address, packed three numbers to a VMA in one Float64Array:
- * [startPage, endPage, flags]. Page numbers of a 64-bit address space fit a double exactly.
+ * An mm's VMAs, sorted by address, packed four numbers to a VMA in one Float64Array:
+ * [startPage, endPage, flags, lockTag]. Page numbers of a 64-bit address space fit a double exactly.
+ * `lockTag` is the caller's opaque name for the operation that locked the VMA (0 when unlocked): the
+ * projection passes event seqs, so lock provenance survives splits, merges and fork.
  *
  * Why packed: a host holds thousands of processes and some of them thousands of mappings. Objects
- * per VMA cost ~100 bytes each and scatter over the heap; three doubles cost 24 bytes, fork copies
+ * per VMA cost ~100 bytes each and scatter over the heap; four doubles cost 32 bytes, fork copies
  * them with one slice(), lookups are a binary search, and a split or insert is one copyWithin.
  */
 
@@ -32,7 +34,7 @@ export const PROT_MASK = VmaFlag.READ | VmaFlag.WRITE | VmaFlag.EXEC;
 /** A VMA that mlock_fixup() leaves alone. */
 export const UNLOCKABLE = VmaFlag.SPECIAL | VmaFlag.DROPPABLE;
 
-const F = 3;
+const F = 4;
 
 export interface VmaTable {
   d: Float64Array;
@@ -44,17 +46,24 @@ export function createVmaTable(capacity = 8): VmaTable {
 }
 
 export function cloneVmaTable(t: VmaTable): VmaTable {
-  // slice() keeps the copy tight: a fork child rarely grows as much as its parent did.
-  return { d: t.d.slice(0, Math.max(t.n + 2, 4) * F), n: t.n };
+  // Some room to grow (a child usually maps a little after fork or exec) without regrowing at once.
+  const capacity = Math.max(t.n + Math.max(4, t.n >> 3), 4);
+  const d = new Float64Array(capacity * F);
+  d.set(t.d.subarray(0, t.n * F));
+  return { d, n: t.n };
 }
 
 export const vmaStart = (t: VmaTable, i: number): number => t.d[i * F]!;
 export const vmaEnd = (t: VmaTable, i: number): number => t.d[i * F + 1]!;
 export const vmaFlags = (t: VmaTable, i: number): number => t.d[i * F + 2]!;
 export const vmaPages = (t: VmaTable, i: number): number => t.d[i * F + 1]! - t.d[i * F]!;
+export const vmaTag = (t: VmaTable, i: number): number => t.d[i * F + 3]!;
 
 export function setVmaFlags(t: VmaTable, i: number, flags: number): void {
   t.d[i * F + 2] = flags;
+}
+export function setVmaTag(t: VmaTable, i: number, tag: number): void {
+  t.d[i * F + 3] = tag;
 }
 export function setVmaStart(t: VmaTable, i: number, page: number): void {
   t.d[i * F] = page;
@@ -91,14 +100,20 @@ function grow(t: VmaTable, extra: number): void {
 }
 
 /** Insert a VMA at index i (the caller keeps the order). */
-export function insertVma(t: VmaTable, i: number, start: number, end: number, flags: number): void {
+export function insertVma(t: VmaTable, i: number, start: number, end: number, flags: number, tag = 0): void {
   grow(t, 1);
   const d = t.d;
   if (i < t.n) d.copyWithin((i + 1) * F, i * F, t.n * F);
   d[i * F] = start;
   d[i * F + 1] = end;
   d[i * F + 2] = flags;
+  d[i * F + 3] = tag;
   t.n++;
+}
+
+/** Copy VMA `from` over VMA `to` (compaction). */
+export function moveVma(t: VmaTable, to: number, from: number): void {
+  if (to !== from) t.d.copyWithin(to * F, from * F, from * F + F);
 }
 
 /** Remove VMAs [i, j). */
@@ -118,19 +133,22 @@ export function splitAt(t: VmaTable, page: number): number {
   const s = vmaStart(t, i);
   if (s >= page) return i;
   const e = vmaEnd(t, i);
-  const f = vmaFlags(t, i);
   setVmaEnd(t, i, page);
-  insertVma(t, i + 1, page, e, f);
+  insertVma(t, i + 1, page, e, vmaFlags(t, i), vmaTag(t, i));
   return i + 1;
 }
 
-/** VMAs that may be merged (vma_merge): adjacent, same flags, neither special nor a stack. */
+/**
+ * VMAs that may be merged (vma_merge): adjacent, same flags, neither special nor a stack — and,
+ * beyond the kernel, locked by the same operation, so provenance is never merged away.
+ */
 function mergeable(t: VmaTable, a: number, b: number): boolean {
   const fa = vmaFlags(t, a);
   return (
     vmaEnd(t, a) === vmaStart(t, b) &&
     fa === vmaFlags(t, b) &&
-    (fa & (VmaFlag.SPECIAL | VmaFlag.GROWSDOWN)) === 0
+    (fa & (VmaFlag.SPECIAL | VmaFlag.GROWSDOWN)) === 0 &&
+    vmaTag(t, a) === vmaTag(t, b)
   );
 }
 
@@ -143,13 +161,22 @@ export function mergeAround(t: VmaTable, i: number, j: number): number {
   const hi = Math.min(j, t.n - 1);
   let w = lo;
   let removed = 0;
+  const d = t.d;
   for (let r = lo + 1; r <= hi; r++) {
     if (mergeable(t, w, r)) {
       setVmaEnd(t, w, vmaEnd(t, r));
       removed++;
     } else {
       w++;
-      if (w !== r) t.d.copyWithin(w * F, r * F, (r + 1) * F);
+      if (w !== r) {
+        // element copies: a copyWithin call per VMA costs ~5× more on a long table
+        const a = w * F;
+        const b = r * F;
+        d[a] = d[b]!;
+        d[a + 1] = d[b + 1]!;
+        d[a + 2] = d[b + 2]!;
+        d[a + 3] = d[b + 3]!;
+      }
     }
   }
   if (removed > 0) {
