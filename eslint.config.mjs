@@ -36,4 +36,51 @@ export default tseslint.config(
       'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'randomness comes in as an argument' }],
     },
   },
+  // The fold and the audit are pure: no store, no connection, no clock (DESIGN.md: a fold imports no
+  // store or connection). The projection folds with the audit's rules; the audit knows no projection.
+  {
+    files: ['libs/projection/src/**/*.ts', 'libs/audit/src/**/*.ts'],
+    ignores: ['**/*.test.ts', 'libs/projection/src/testing/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [...impure, { group: ['@lockline/eventstore', '@lockline/eventstore/*', '@lockline/bus', '@lockline/sim'], message: 'a fold imports no store, connection or simulator' }] }],
+      'no-restricted-globals': ['error', { name: 'Date', message: 'time comes in with the events' }, { name: 'process', message: 'no environment in a pure lib' }, { name: 'console', message: 'libraries are silent' }],
+      'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'a fold is deterministic' }],
+    },
+  },
+  {
+    files: ['libs/audit/src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [...impure, { group: ['@lockline/projection', '@lockline/eventstore', '@lockline/bus', '@lockline/sim'], message: 'libs/audit builds on the model and the events only' }] }],
+    },
+  },
+  // libs/sim is pure too: seeded randomness (src/random.ts), a simulated clock, and only the model and
+  // the event schemas to build on (DESIGN.md: libs/sim ─> libs/kernel, libs/events).
+  {
+    files: ['libs/sim/src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [...impure, { group: ['@lockline/*', '!@lockline/kernel', '!@lockline/events'], message: 'libs/sim imports only @lockline/kernel and @lockline/events' }] }],
+      'no-restricted-globals': ['error', { name: 'Date', message: 'time is the simulated clock (src/clock.ts)' }, { name: 'process', message: 'no environment in a pure lib' }, { name: 'console', message: 'libraries are silent' }],
+      'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'randomness is the seeded PRNG (src/random.ts)' }, { object: 'Date', property: 'now', message: 'time is the simulated clock (src/clock.ts)' }],
+    },
+  },
+  // The event store knows no bus (DESIGN.md, "Who may import whom"), and only its adapters know a
+  // driver: the port, open.ts and the contract import none (STYLE.md rule 4).
+  {
+    files: ['libs/eventstore/src/**/*.ts'],
+    ignores: ['**/*.test.ts', 'libs/eventstore/src/sqlite.ts', 'libs/eventstore/src/esdb.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['nats', '@nats-io/*', '@lockline/bus', '@lockline/projection', '@lockline/audit', 'fastify', 'pino'], message: 'libs/eventstore knows no bus, service or fold' },
+        { group: ['better-sqlite3', '@eventstore/*', '@kurrent/*', '**/sqlite.js', '**/esdb.js'], message: 'only the adapters (sqlite.ts, esdb.ts) import a driver; open.ts imports them dynamically' },
+      ] }],
+    },
+  },
+  {
+    files: ['libs/eventstore/src/sqlite.ts', 'libs/eventstore/src/esdb.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['nats', '@nats-io/*', '@lockline/bus', 'fastify', 'pino'], message: 'libs/eventstore knows no bus' }] }],
+    },
+  },
 );

@@ -1,0 +1,33 @@
+import type { Finding } from '@lockline/audit';
+import type { HostEvent } from '@lockline/events';
+import type { ProjectionOptions } from './hostProjection.js';
+import { HostProjection } from './hostProjection.js';
+
+/** Every host boot of a fleet, each folded by its own HostProjection. */
+export class FleetProjection {
+  readonly options: ProjectionOptions;
+  /** by `hostId/bootId`, in the order first seen */
+  readonly boots = new Map<string, HostProjection>();
+  /** the latest boot seen of each host */
+  readonly latest = new Map<string, HostProjection>();
+
+  constructor(options: ProjectionOptions = {}) {
+    this.options = options;
+  }
+
+  apply(event: HostEvent): HostProjection {
+    const key = `${event.hostId}/${event.bootId}`;
+    let p = this.boots.get(key);
+    if (!p) {
+      p = new HostProjection(event.hostId, event.bootId, this.options);
+      this.boots.set(key, p);
+    }
+    this.latest.set(event.hostId, p);
+    p.apply(event);
+    return p;
+  }
+
+  findings(): Finding[] {
+    return [...this.boots.values()].flatMap((p) => p.findings);
+  }
+}

@@ -1,0 +1,2 @@
+export { recordHost, eventId } from './recordHost.js';
+export type { RecordOptions } from './recordHost.js';

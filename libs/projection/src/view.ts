@@ -1,0 +1,139 @@
+import type { Finding } from '@lockline/audit';
+import { lockedVmValue, mclInheritNames, memlockLimitPages, vmFlagNames } from '@lockline/kernel';
+import type { LockState } from './explain.js';
+import { explain } from './explain.js';
+import type { HostProjection } from './hostProjection.js';
+
+/** One process as replay, diff and the API show it. */
+export interface ProcessView {
+  pid: number;
+  ppid: number;
+  comm?: string;
+  alive: boolean;
+  /** seq of the event that created it (0: the starting process table) */
+  createdSeq: number;
+  createdBy: string;
+  /** execs, oldest first */
+  execs: Array<{ seq: number; comm?: string }>;
+  /** the mm's id; processes sharing an mm (threads, vfork) show the same one */
+  mm: string | null;
+  lockedVmPages: number | string;
+  totalVmPages: number;
+  defFlags: string[];
+  mclInherit: string[];
+  capIpcLock: boolean;
+  rlimitMemlockPages: number | 'unlimited';
+  lockState: LockState;
+  vmaCount: number;
+  children: number[];
+}
+
+export interface HostView {
+  hostId: string;
+  bootId: string;
+  seq: number;
+  stateHash: string;
+  profile: string | null;
+  hostProfile: string | null;
+  uncertainSince: number | null;
+  lockedPages: number;
+  findingsByCode: Record<string, number>;
+  processes: ProcessView[];
+}
+
+export function processViews(p: HostProjection): ProcessView[] {
+  const host = p.host;
+  if (!host) return [];
+  const views: ProcessView[] = [];
+  const children = new Map<number, number[]>();
+  const pids = [...host.tasks.keys()].sort((a, b) => a - b);
+  for (const pid of pids) {
+    const t = host.tasks.get(pid)!;
+    const record = p.lineage.get(pid);
+    const mm = t.mm;
+    const limit = memlockLimitPages(t);
+    const v: ProcessView = {
+      pid,
+      ppid: t.ppid,
+      ...(record?.comm ? { comm: record.comm } : {}),
+      alive: t.alive,
+      createdSeq: record?.createdSeq ?? 0,
+      createdBy: record?.createdBy ?? 'table',
+      execs: (record?.execs ?? []).map((e) => ({ seq: e.seq, ...(e.comm ? { comm: e.comm } : {}) })),
+      mm: mm ? String(mm.id) : null,
+      lockedVmPages: mm ? lockedVmValue(mm.lockedVm) : 0,
+      totalVmPages: mm?.totalVm ?? 0,
+      defFlags: mm ? vmFlagNames(mm.defFlags) : [],
+      mclInherit: mm ? mclInheritNames(mm.mclInherit) : [],
+      capIpcLock: t.capIpcLock,
+      rlimitMemlockPages: limit === Number.POSITIVE_INFINITY ? 'unlimited' : limit,
+      lockState: explain(p, pid)?.lockState ?? 'none',
+      vmaCount: mm?.vmas.n ?? 0,
+      children: [],
+    };
+    views.push(v);
+    const list = children.get(t.ppid) ?? [];
+    list.push(pid);
+    children.set(t.ppid, list);
+  }
+  for (const v of views) v.children = children.get(v.pid) ?? [];
+  return views;
+}
+
+export function findingsByCode(findings: readonly Finding[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const f of findings) out[f.code] = (out[f.code] ?? 0) + 1;
+  return out;
+}
+
+export function hostView(p: HostProjection): HostView {
+  return {
+    hostId: p.hostId,
+    bootId: p.bootId,
+    seq: p.seq,
+    stateHash: p.stateHash(),
+    profile: p.auditProfile ?? null,
+    hostProfile: p.hostProfile ?? null,
+    uncertainSince: p.uncertainSince,
+    lockedPages: p.lockedPages,
+    findingsByCode: findingsByCode(p.findings),
+    processes: processViews(p),
+  };
+}
+
+export interface ProcessChange {
+  pid: number;
+  change: 'added' | 'removed' | 'changed';
+  fields: Record<string, { from: unknown; to: unknown }>;
+}
+
+const DIFF_FIELDS = ['alive', 'comm', 'mm', 'lockedVmPages', 'totalVmPages', 'defFlags', 'mclInherit', 'capIpcLock', 'rlimitMemlockPages', 'lockState', 'vmaCount'] as const;
+
+/** What changed between two views of the same host (by pid). */
+export function diffViews(from: readonly ProcessView[], to: readonly ProcessView[]): ProcessChange[] {
+  const a = new Map(from.map((v) => [v.pid, v]));
+  const b = new Map(to.map((v) => [v.pid, v]));
+  const changes: ProcessChange[] = [];
+  const pids = [...new Set([...a.keys(), ...b.keys()])].sort((x, y) => x - y);
+  for (const pid of pids) {
+    const x = a.get(pid);
+    const y = b.get(pid);
+    if (!x || !y || x.createdSeq !== y.createdSeq) {
+      if (x) changes.push({ pid, change: 'removed', fields: {} });
+      if (y) changes.push({ pid, change: 'added', fields: {} });
+      continue;
+    }
+    const fields: ProcessChange['fields'] = {};
+    for (const f of DIFF_FIELDS) {
+      if (JSON.stringify(x[f]) !== JSON.stringify(y[f])) fields[f] = { from: x[f], to: y[f] };
+    }
+    if (Object.keys(fields).length) changes.push({ pid, change: 'changed', fields });
+  }
+  return changes;
+}
+
+export function changeText(c: ProcessChange): string {
+  if (c.change !== 'changed') return `pid ${c.pid} ${c.change}`;
+  const parts = Object.entries(c.fields).map(([k, { from, to }]) => `${k} ${JSON.stringify(from)} → ${JSON.stringify(to)}`);
+  return `pid ${c.pid}: ${parts.join(', ')}`;
+}
