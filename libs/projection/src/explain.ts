@@ -100,22 +100,37 @@ function linkText(l: ChainLink): string {
 }
 
 /** The provenance of one lock cause, as links and a sentence. */
-function provenance(p: HostProjection, task: Task, record: TaskRecord | undefined, cause: LockCause | undefined, tag: number): { origin: LockedRange['origin']; chain: ChainLink[]; text: string } {
-  if (!cause) return { origin: 'unknown', chain: [], text: `locked at event ${tag}, which this projection has no record of (it started later, or the cause was pruned)` };
+interface Provenance {
+  origin: LockedRange['origin'];
+  chain: ChainLink[];
+  text: string;
+  /** the text without the range's own locking call: ranges with the same root read as one */
+  root: string;
+  /** the call that locked this range under MCL_FUTURE (mmap, brk, exec), if it was not the root itself */
+  via?: string;
+}
+
+function provenance(p: HostProjection, task: Task, record: TaskRecord | undefined, cause: LockCause | undefined, tag: number): Provenance {
+  if (!cause) {
+    const text = `locked at event ${tag}, which this projection has no record of (it started later, or the cause was pruned)`;
+    return { origin: 'unknown', chain: [], text, root: text };
+  }
   // Locked through MCL_FUTURE: the mapping is explained by the mlockall that set def_flags.
   const root = cause.defTag ? (p.lockCauses.get(cause.defTag) ?? cause) : cause;
   const own = sameGroup(task, root.pid) && root.seq >= (record?.createdSeq ?? 0);
   const rootLink: ChainLink = { seq: root.seq, pid: root.pid, what: 'locked', call: callText(root), ...(root.comm ? { comm: root.comm } : {}) };
   const via = cause.defTag ? `${callText(cause)} at event ${cause.seq} while MCL_FUTURE was set` : `${callText(cause)} at event ${cause.seq}`;
+  const viaOp = cause !== root ? { via: callText(cause).replace(/ of .*$/, '') } : {};
   if (own) {
-    const text =
-      root === cause ? `locked by its own ${callText(cause)} at event ${cause.seq}` : `locked by its own ${via}, by ${callText(root)} at event ${root.seq}`;
-    return { origin: 'own', chain: [rootLink], text };
+    const rootText = `locked by its own ${callText(root)} at event ${root.seq}`;
+    const text = root === cause ? rootText : `locked by its own ${via}, set by ${callText(root)} at event ${root.seq}`;
+    return { origin: 'own', chain: [rootLink], text, root: rootText, ...viaOp };
   }
   const links = chainTo(record, root.pid, root.seq) ?? [];
   const chain = [...links, rootLink];
-  const text = `inherited: ${chain.map(linkText).join('; ')}` + (cause !== root ? ` (this range was locked by ${via})` : '');
-  return { origin: 'inherited', chain, text };
+  const rootText = `inherited: ${chain.map(linkText).join('; ')}`;
+  const text = rootText + (cause !== root ? ` (this range was locked by ${via})` : '');
+  return { origin: 'inherited', chain, text, root: rootText, ...viaOp };
 }
 
 /** Why is this process's memory locked? Every locked range with the event that locked it and the chain it came through. */
@@ -156,12 +171,19 @@ export function explain(p: HostProjection, pid: number): Explanation | null {
     byTag.set(tag, list);
   }
   let inherited = false;
+  /** ranges with the same root, summed, and the MCL_FUTURE calls that locked them counted */
+  const groups = new Map<string, { pages: number; ranges: number; via: Map<string, number> }>();
   for (const [tag, spans] of [...byTag].sort((a, b) => a[0] - b[0])) {
     const cause = p.lockCauses.get(tag);
     const prov = provenance(p, task, record, cause, tag);
     if (prov.origin === 'inherited') inherited = true;
+    const g = groups.get(prov.root) ?? { pages: 0, ranges: 0, via: new Map<string, number>() };
+    groups.set(prov.root, g);
     for (const [s, e] of spans) {
       base.ranges.push({ start: hex(s), end: hex(e), pages: e - s, lockedAt: tag, origin: prov.origin, chain: prov.chain, text: prov.text });
+      g.pages += e - s;
+      g.ranges++;
+      if (prov.via) g.via.set(prov.via, (g.via.get(prov.via) ?? 0) + 1);
     }
   }
   const locked = base.ranges.reduce((n, r) => n + r.pages, 0);
@@ -170,22 +192,29 @@ export function explain(p: HostProjection, pid: number): Explanation | null {
   if (locked === 0) {
     base.text.push(`${who} has no locked memory (locked_vm ${pagesText(mm.lockedVm)})`);
   } else {
-    const groups = new Map<string, number>();
-    for (const r of base.ranges) groups.set(r.text, (groups.get(r.text) ?? 0) + r.pages);
     base.text.push(
       `${who} has ${pagesText(locked)} locked in ${base.ranges.length} range${base.ranges.length === 1 ? '' : 's'}` +
         (mm.lockedVm !== locked ? ` (locked_vm counts ${pagesText(mm.lockedVm)})` : '') +
         `; its RLIMIT_MEMLOCK is ${limitText(task.limits.memlockCur)}${task.capIpcLock ? ', and it has CAP_IPC_LOCK' : ''}.`,
     );
-    for (const [text, pages] of groups) base.text.push(`${pagesText(pages)}: ${text}.`);
+    for (const [text, g] of groups) {
+      const via = [...g.via].map(([op, n]) => `${op} (${n} range${n === 1 ? '' : 's'})`).join(', ');
+      base.text.push(`${pagesText(g.pages)} in ${g.ranges} range${g.ranges === 1 ? '' : 's'}: ${text}.${via ? ` Mapped while MCL_FUTURE was set, by ${via}.` : ''}`);
+    }
   }
+  // A chain already told above is named, not repeated.
+  const told = (prov: Provenance, tag: number): string => {
+    if (!groups.has(prov.root)) return prov.text.replace(/^locked by/, 'set by');
+    const c = p.lockCauses.get(tag);
+    return `${prov.origin === 'own' ? 'its own' : 'the same'} ${c ? callText(c) : 'call'} at event ${tag}, as above`;
+  };
   if (mm.defFlags & LOCK_MASK) {
     const prov = provenance(p, task, record, p.lockCauses.get(mm.defTag), mm.defTag);
-    base.text.push(`New mappings will be locked too (MCL_FUTURE, def_flags ${base.defFlags.join('|')}): ${prov.text.replace(/^locked by/, 'set by')}.`);
+    base.text.push(`New mappings will be locked too (MCL_FUTURE, def_flags ${base.defFlags.join('|')}): ${told(prov, mm.defTag)}.`);
   }
   if (mm.mclInherit) {
     const prov = provenance(p, task, record, p.lockCauses.get(mm.mclTag), mm.mclTag);
-    base.text.push(`Its children will inherit its locks (${base.mclInherit.join('|')}): ${prov.text.replace(/^locked by/, 'set by')}.`);
+    base.text.push(`Its children will inherit its locks (${base.mclInherit.join('|')}): ${told(prov, mm.mclTag)}.`);
   }
   if (p.isOverLimit(pid)) base.text.push(`It is over its limit without CAP_IPC_LOCK (LOCKED_OVER_LIMIT): no failed call got it there.`);
   return base;

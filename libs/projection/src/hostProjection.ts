@@ -34,6 +34,8 @@ export interface SetAside {
 }
 
 const TWO_64 = 2n ** 64n;
+/** how many set-aside events are kept with their reasons (the rest are only counted) */
+const MAX_SET_ASIDE = 1000;
 const wrapped = (n: number): string => (TWO_64 + BigInt(n)).toString();
 
 /**
@@ -65,6 +67,12 @@ export class HostProjection {
   /** seq of the first gap whose state no sample has confirmed since; null when certain */
   uncertainSince: number | null = null;
   private overLimit = new Set<number>();
+  /** pids whose sampled counters disagree: reported once per episode, until a sample agrees */
+  private drifting = new Set<number>();
+  /** pids the host reports activity for but the projection never saw created (events missing) */
+  private unknown = new Set<number>();
+  /** set-aside events beyond the first MAX_SET_ASIDE kept */
+  setAsideDropped = 0;
   private underflowed = new Set<number>();
   private counted = new Map<Mm, number>();
   lockedPages = 0;
@@ -128,6 +136,10 @@ export class HostProjection {
 
   /** Record an event that could not be folded (parse failures come here too, from the reader). */
   aside(event: { seq?: number; type?: string } | null, reason: string): void {
+    if (this.setAside.length >= MAX_SET_ASIDE) {
+      this.setAsideDropped++;
+      return;
+    }
     this.setAside.push({ seq: event?.seq ?? null, type: event?.type ?? 'unknown', reason });
   }
 
@@ -167,6 +179,22 @@ export class HostProjection {
     // Place a mapping where the host did: the model's own choice of a free address may differ.
     if (op.op === 'mmap' && reported.errno === null && 'addr' in reported && reported.addr !== undefined) op.addr = reported.addr;
     const task = host.tasks.get(op.pid);
+    if ((!task || !task.alive) && reported.errno !== 'ESRCH') {
+      // The host has a process the projection never saw created: its creation was not received.
+      if (!this.unknown.has(op.pid)) {
+        this.unknown.add(op.pid);
+        this.find(
+          'RESULT_DIVERGENCE',
+          op.pid,
+          seq,
+          `pid ${op.pid} acts (${event.type.slice(8)}), but the projection has no live process ${op.pid}` +
+            (this.uncertainSince !== null ? ` (events are missing since seq ${this.uncertainSince})` : ''),
+          { op: event.type.slice(8), reported: { errno: reported.errno, signal: reported.signal ?? null }, model: { errno: 'ESRCH', signal: null } },
+        );
+      }
+      this.aside(event, `pid ${op.pid} is not a live process of the projection`);
+      return;
+    }
     const mmBefore = task?.mm ?? null;
     const defBefore = mmBefore?.defFlags ?? 0;
     const defTagBefore = mmBefore?.defTag ?? 0;
@@ -256,6 +284,7 @@ export class HostProjection {
     reapTask(host, pid);
     this.lineage.delete(pid);
     this.overLimit.delete(pid);
+    this.drifting.delete(pid);
   }
 
   private sampled(event: EventOf<'counters.sampled'>): void {
@@ -269,14 +298,20 @@ export class HostProjection {
       const task = host.tasks.get(s.pid);
       if (!task || !task.alive || !task.mm) {
         agree = false;
+        if (this.drifting.has(s.pid) || this.unknown.has(s.pid)) continue;
+        this.drifting.add(s.pid);
         this.find('ACCOUNTING_DRIFT', s.pid, event.seq, `the host samples pid ${s.pid}, which the projection has no live process for`, {
           sampled: { lockedVmPages: s.lockedVmPages, totalVmPages: s.totalVmPages },
         });
         continue;
       }
       const mm = task.mm;
-      if (countersDiffer(mm, s.lockedVmPages, s.totalVmPages)) {
+      if (!countersDiffer(mm, s.lockedVmPages, s.totalVmPages)) {
+        this.drifting.delete(s.pid);
+      } else {
         agree = false;
+        if (this.drifting.has(s.pid)) continue;
+        this.drifting.add(s.pid);
         const projected = mm.lockedVm < 0 ? wrapped(mm.lockedVm) : mm.lockedVm;
         this.find(
           'ACCOUNTING_DRIFT',
@@ -403,6 +438,9 @@ export class HostProjection {
     c.gaps = this.gaps.map(([a, b]) => [a, b]);
     c.uncertainSince = this.uncertainSince;
     c.overLimit = new Set(this.overLimit);
+    c.drifting = new Set(this.drifting);
+    c.unknown = new Set(this.unknown);
+    c.setAsideDropped = this.setAsideDropped;
     c.underflowed = new Set(this.underflowed);
     c.overShare = this.overShare;
     // The host-wide locked total is keyed by mm object: rebuild it over the copy's mms.

@@ -41,12 +41,18 @@ export interface HostView {
   processes: ProcessView[];
 }
 
-export function processViews(p: HostProjection): ProcessView[] {
+/** Every process (or only `only`), in pid order. */
+export function processViews(p: HostProjection, only?: readonly number[]): ProcessView[] {
   const host = p.host;
   if (!host) return [];
   const views: ProcessView[] = [];
   const children = new Map<number, number[]>();
-  const pids = [...host.tasks.keys()].sort((a, b) => a - b);
+  for (const t of host.tasks.values()) {
+    const list = children.get(t.ppid) ?? [];
+    list.push(t.pid);
+    children.set(t.ppid, list);
+  }
+  const pids = (only ? only.filter((pid) => host.tasks.has(pid)) : [...host.tasks.keys()]).sort((a, b) => a - b);
   for (const pid of pids) {
     const t = host.tasks.get(pid)!;
     const record = p.lineage.get(pid);
@@ -72,11 +78,8 @@ export function processViews(p: HostProjection): ProcessView[] {
       children: [],
     };
     views.push(v);
-    const list = children.get(t.ppid) ?? [];
-    list.push(pid);
-    children.set(t.ppid, list);
   }
-  for (const v of views) v.children = children.get(v.pid) ?? [];
+  for (const v of views) v.children = (children.get(v.pid) ?? []).sort((a, b) => a - b);
   return views;
 }
 
