@@ -9,7 +9,7 @@ const impure = [
 ];
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '.tools/**', 'coverage/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', '.tools/**', 'coverage/**', '.scratch/**', '.bench-tmp/**', '.lockline/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
