@@ -1,8 +1,12 @@
 import type { Command, Io } from './command.js';
 import { EXIT_OK, EXIT_USAGE, UsageError, parseCommandArgs, processIo } from './command.js';
+import { audit } from './commands/audit.js';
+import { diff, explainCommand, replay, step } from './commands/history.js';
+import { exportCommand, importCommand } from './commands/importExport.js';
 import { modelRun } from './commands/modelRun.js';
+import { sim } from './commands/sim.js';
 
-export const commands: Command[] = [modelRun];
+export const commands: Command[] = [modelRun, sim, importCommand, exportCommand, replay, step, diff, explainCommand, audit];
 
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => c.path.join(' ').length));
