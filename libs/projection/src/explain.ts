@@ -117,7 +117,8 @@ function provenance(p: HostProjection, task: Task, record: TaskRecord | undefine
   }
   // Locked through MCL_FUTURE: the mapping is explained by the mlockall that set def_flags.
   const root = cause.defTag ? (p.lockCauses.get(cause.defTag) ?? cause) : cause;
-  const own = sameGroup(task, root.pid) && root.seq >= (record?.createdSeq ?? 0);
+  // Own: this task did it during its life, or another thread of its group did (they share the mm).
+  const own = root.pid === task.pid ? root.seq >= (record?.createdSeq ?? 0) : sameGroup(task, root.pid);
   const rootLink: ChainLink = { seq: root.seq, pid: root.pid, what: 'locked', call: callText(root), ...(root.comm ? { comm: root.comm } : {}) };
   const via = cause.defTag ? `${callText(cause)} at event ${cause.seq} while MCL_FUTURE was set` : `${callText(cause)} at event ${cause.seq}`;
   const viaOp = cause !== root ? { via: callText(cause).replace(/ of .*$/, '') } : {};
