@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { PAGE_SIZE, type ExplicitImage, type ImageLayout, type OpName, type VmaSpec } from '@lockline/kernel';
+import { OP_NAMES, PAGE_SIZE, type ExplicitImage, type ImageLayout, type OpName, type VmaSpec } from '@lockline/kernel';
 import { envelopeShape, type EnvelopeFields } from './envelope.js';
 import { isRecord } from './problems.js';
 import {
@@ -32,25 +32,7 @@ import {
  */
 
 /** The model's operations a host reports as `syscall.<op>`; `exit` is `process.exited`, `check` is not a fact. */
-export const SYSCALL_OP_NAMES = [
-  'fork',
-  'vfork',
-  'clone',
-  'exec',
-  'mmap',
-  'munmap',
-  'brk',
-  'mlock',
-  'mlock2',
-  'munlock',
-  'mlockall',
-  'munlockall',
-  'setrlimit',
-  'capset',
-  'madvise',
-  'mremap',
-  'growstack',
-] as const satisfies readonly OpName[];
+export const SYSCALL_OP_NAMES = OP_NAMES.filter((op): op is Exclude<OpName, 'exit' | 'check'> => op !== 'exit' && op !== 'check');
 export type SyscallOpName = (typeof SYSCALL_OP_NAMES)[number];
 export type SyscallEventType = `syscall.${SyscallOpName}`;
 

@@ -2,21 +2,13 @@ import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Io } from './command.js';
-import { main } from './main.js';
+import { run } from './testing/run.js';
 
 const root = resolve(import.meta.dirname, '../../..');
 const dir = mkdtempSync(join(tmpdir(), 'lockline-cli-history-'));
 const fleetFile = join(dir, 'fleet.jsonl');
 const makeFile = join(dir, 'make.jsonl');
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => (out += t + '\n'), err: (t) => (err += t + '\n') };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
 
 async function ok(...argv: string[]): Promise<string> {
   const r = await run(...argv);

@@ -4,19 +4,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import type { Io } from './command.js';
-import { main } from './main.js';
+import { run } from './testing/run.js';
 
 const root = resolve(import.meta.dirname, '../../..');
 const example = (name: string): string => join(root, 'examples', name);
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => (out += t + '\n'), err: (t) => (err += t + '\n') };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
 
 function scenarioFile(content: unknown): string {
   const dir = mkdtempSync(join(tmpdir(), 'lockline-cli-'));
