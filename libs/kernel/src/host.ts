@@ -39,7 +39,8 @@ export function addProcess(state: HostState, p: InitialProcess): Task {
     limits: { memlockCur: rl.cur, memlockMax: rl.max, threads: [] },
     alive: true,
   };
-  task.limits.threads.push(task);
+  // An array literal is allocated at its exact size; push() would reserve 17 slots.
+  task.limits.threads = [task];
   if (!p.kernelThread) {
     const image = p.image ?? { format: 'elf', argPages: 1, textPages: 4, dataPages: 2, bssPages: 0, vdsoPages: 1 };
     task.mm = layoutImage(state, task, image, 0, 0).mm;

@@ -82,7 +82,8 @@ export function layoutImage(
 ): { mm: Mm; signal?: Signal } {
   const profile = state.profile;
   const locking = (defFlags & L) !== 0;
-  const mm = newMm(state, createVmaTable('vmas' in image ? image.vmas.length + 4 : 12));
+  // Room for the image's mappings (stack, text, data, bss, interpreter, vDSO) and two more.
+  const mm = newMm(state, createVmaTable('vmas' in image ? image.vmas.length + 2 : 8));
   mm.defFlags = defFlags;
   mm.mclInherit = mclInherit;
   mm.createdTag = tag;
@@ -241,7 +242,8 @@ export function sysFork(state: HostState, parent: Task, childPid: number, kind: 
     limits,
     alive: true,
   };
-  limits.threads.push(child);
+  if (kind === 'thread') limits.threads.push(child);
+  else limits.threads = [child];
   state.tasks.set(childPid, child);
   return { errno: null };
 }

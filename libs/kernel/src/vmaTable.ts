@@ -94,7 +94,8 @@ export function vmaAt(t: VmaTable, page: number): number {
 function grow(t: VmaTable, extra: number): void {
   const need = (t.n + extra) * F;
   if (need <= t.d.length) return;
-  const next = new Float64Array(Math.max(need, t.d.length * 2));
+  // Grow by half: most mms stay small, and a doubling would leave much of each table unused.
+  const next = new Float64Array(Math.max(need, Math.ceil((t.d.length / F) * 1.5) * F));
   next.set(t.d.subarray(0, t.n * F));
   t.d = next;
 }

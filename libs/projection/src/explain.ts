@@ -74,8 +74,9 @@ export function chainTo(record: TaskRecord | undefined, pid: number, seq: number
   const links: ChainLink[] = [];
   let r: TaskRecord | null = record ?? null;
   while (r) {
-    for (let i = r.execs.length - 1; i >= 0; i--) {
-      const e = r.execs[i]!;
+    const execs = r.execs ?? [];
+    for (let i = execs.length - 1; i >= 0; i--) {
+      const e = execs[i]!;
       if (e.seq > seq) links.push({ seq: e.seq, pid: r.pid, what: 'exec', ...(e.comm ? { comm: e.comm } : {}) });
     }
     if (r.pid === pid && r.createdSeq <= seq) return links;

@@ -16,13 +16,17 @@ export class FleetProjection {
   }
 
   apply(event: HostEvent): HostProjection {
-    const key = `${event.hostId}/${event.bootId}`;
-    let p = this.boots.get(key);
-    if (!p) {
-      p = new HostProjection(event.hostId, event.bootId, this.options);
-      this.boots.set(key, p);
+    // Fast path: the host's current boot (no key string to build and hash per event).
+    let p = this.latest.get(event.hostId);
+    if (!p || p.bootId !== event.bootId) {
+      const key = `${event.hostId}/${event.bootId}`;
+      p = this.boots.get(key);
+      if (!p) {
+        p = new HostProjection(event.hostId, event.bootId, this.options);
+        this.boots.set(key, p);
+      }
+      this.latest.set(event.hostId, p);
     }
-    this.latest.set(event.hostId, p);
     p.apply(event);
     return p;
   }

@@ -77,6 +77,8 @@ export class HostProjection {
   private counted = new Map<Mm, number>();
   lockedPages = 0;
   private overShare = false;
+  /** lockCauses.size after the last prune */
+  private prunedAt = 0;
 
   constructor(hostId: string, bootId: string, options: ProjectionOptions = {}) {
     this.hostId = hostId;
@@ -116,6 +118,11 @@ export class HostProjection {
     }
     this.seq = seq;
     this.applied++;
+    // Forget causes no live lock refers to any more, from time to time, so memory follows the live state.
+    if (this.lockCauses.size > this.prunedAt * 2 + 512) {
+      this.pruneCauses();
+      this.prunedAt = this.lockCauses.size;
+    }
     switch (event.type) {
       case 'host.booted':
         this.booted(event);
@@ -216,7 +223,9 @@ export class HostProjection {
       case 'exec':
         if (record && result.errno === null) {
           const e = event as EventOf<'syscall.exec'>;
-          record.execs.push({ seq, ...(e.data.comm ? { comm: e.data.comm } : {}), ...(e.data.path ? { path: e.data.path } : {}) });
+          const exec = e.data.comm ? { seq, comm: e.data.comm } : { seq };
+          if (record.execs) record.execs.push(exec);
+          else record.execs = [exec];
           if (e.data.comm) record.comm = e.data.comm;
           if (task.mm && task.mm.defFlags & DEF_LOCKED) this.cause(seq, op.pid, 'exec', task.mm.defTag, record.comm);
         }
@@ -278,7 +287,7 @@ export class HostProjection {
     const mm = task.mm;
     if (task.alive) applyOp(host, { op: 'exit', pid }, event.seq);
     const record = this.lineage.get(pid);
-    if (record && record.exitSeq === undefined) record.exitSeq = event.seq;
+    if (record && record.exitSeq === 0) record.exitSeq = event.seq;
     this.afterChange(task, mm, event.seq);
     // release_task(): a reaped process leaves only its lineage record, kept by its descendants.
     reapTask(host, pid);

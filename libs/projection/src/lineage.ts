@@ -5,7 +5,6 @@
 export interface ExecRecord {
   seq: number;
   comm?: string;
-  path?: string;
 }
 
 export type CreatedBy = 'table' | 'fork' | 'vfork' | 'thread';
@@ -17,17 +16,18 @@ export interface TaskRecord {
   readonly createdBy: CreatedBy;
   readonly parent: TaskRecord | null;
   comm: string | undefined;
-  execs: ExecRecord[];
-  /** seq at which it died, if it did */
-  exitSeq?: number;
+  /** its execs, oldest first; undefined until the first (most tasks never exec: no array for them) */
+  execs: ExecRecord[] | undefined;
+  /** seq at which it died; 0 while alive */
+  exitSeq: number;
 }
 
 export function tableRecord(pid: number, comm: string | undefined): TaskRecord {
-  return { pid, createdSeq: 0, createdBy: 'table', parent: null, comm, execs: [] };
+  return { pid, createdSeq: 0, createdBy: 'table', parent: null, comm, execs: undefined, exitSeq: 0 };
 }
 
 export function childRecord(parent: TaskRecord | undefined, pid: number, seq: number, createdBy: CreatedBy): TaskRecord {
-  return { pid, createdSeq: seq, createdBy, parent: parent ?? null, comm: parent?.comm, execs: [] };
+  return { pid, createdSeq: seq, createdBy, parent: parent ?? null, comm: parent?.comm, execs: undefined, exitSeq: 0 };
 }
 
 /** The chain from `record` up to (and including) the first ancestor for which `stop` holds. */
@@ -48,7 +48,7 @@ export function cloneLineage(map: ReadonlyMap<number, TaskRecord>): Map<number, 
     if (!r) return null;
     let c = copies.get(r);
     if (c) return c;
-    c = { ...r, parent: copy(r.parent), execs: [...r.execs] };
+    c = { ...r, parent: copy(r.parent), execs: r.execs ? [...r.execs] : undefined };
     copies.set(r, c);
     return c;
   };
