@@ -8,6 +8,12 @@ const impure = [
   { group: ['nats', '@nats-io/*', 'fastify', 'better-sqlite3', '@eventstore/*', 'pino'], message: 'this library is pure: drivers belong to adapters and services' },
 ];
 
+// libs/bus: only the event schemas of ours, no service or store driver (DESIGN.md, "Who may import whom").
+const busImports = [
+  { group: ['@lockline/*', '!@lockline/events'], message: 'libs/bus imports only @lockline/events' },
+  { group: ['fastify', 'better-sqlite3', '@eventstore/*', '@kurrent/*', 'pino'], message: 'libs/bus knows no store or HTTP server; services log' },
+];
+
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '.tools/**', 'coverage/**', '.scratch/**', '.bench-tmp/**', '.lockline/**'] },
   js.configs.recommended,
@@ -81,6 +87,27 @@ export default tseslint.config(
     files: ['libs/eventstore/src/sqlite.ts', 'libs/eventstore/src/esdb.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['nats', '@nats-io/*', '@lockline/bus', 'fastify', 'pino'], message: 'libs/eventstore knows no bus' }] }],
+    },
+  },
+  // libs/bus takes connections and builds only on the event schemas (DESIGN.md: libs/bus ─> libs/events).
+  // Its core does no I/O of its own: writing a server config is the ./config subpath (natsConfig.ts) and
+  // a real test server the ./testing one.
+  {
+    files: ['libs/bus/src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: busImports }],
+      'no-restricted-globals': ['error', { name: 'console', message: 'libraries are silent' }],
+    },
+  },
+  {
+    files: ['libs/bus/src/**/*.ts'],
+    ignores: ['**/*.test.ts', 'libs/bus/src/natsConfig.ts', 'libs/bus/src/testing/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        ...busImports,
+        { group: ['node:*', 'fs', 'path', 'os', 'child_process', 'net', 'http', 'crypto', 'worker_threads', '**/natsConfig.js', '**/testing/*'], message: 'the core of libs/bus does no I/O: config files are @lockline/bus/config, test servers @lockline/bus/testing' },
+      ] }],
     },
   },
 );
