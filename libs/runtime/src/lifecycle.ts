@@ -40,6 +40,7 @@ export function runUntilSignalled(service: Stoppable, log: Logger, graceMs = 15_
 /** Turn a fatal start-up error into one line on stderr and exit 1 (never a stack for a config error). */
 export function failStart(service: string, err: unknown): never {
   const e = err as { code?: string; message?: string };
-  process.stderr.write(`${service}: ${e.code === 'CONFIG' ? e.message : `cannot start: ${e.message ?? String(err)}`}\n`);
+  // A ConfigError's message already names the service.
+  process.stderr.write(`${e.code === 'CONFIG' ? e.message : `${service}: cannot start: ${e.message ?? String(err)}`}\n`);
   process.exit(1);
 }

@@ -1,0 +1,493 @@
+import type { Finding } from '@lockline/audit';
+import type { HostSummaries } from '@lockline/bus';
+import { encodeJson, openHostSummaries, partitionOf, queryWildcard } from '@lockline/bus';
+import type { HostEvent } from '@lockline/events';
+import { findingsSubject, isValidId } from '@lockline/events';
+import type { EventStore, RecordedEvent, Subscription } from '@lockline/eventstore';
+import type { ProjectionOptions } from '@lockline/projection';
+import type { Logger, Registry } from '@lockline/runtime';
+import type { JetStreamClient, Msg, NatsConnection, NatsError, Subscription as NatsSubscription } from 'nats';
+import type { ProjectorConfig } from './config.js';
+import { HostEntry } from './hostEntry.js';
+import type { HostSummary } from './hostSummary.js';
+import { storedProgressOf, summaryOf } from './hostSummary.js';
+import { projectorMetrics } from './metrics.js';
+import type { QueryContext, QueryReply } from './queries.js';
+import { answerQuery } from './queries.js';
+import { StateAtReader } from './stateAt.js';
+
+/** What build() needs: connections opened by main.ts (STYLE.md 7), a logger, a metrics registry. */
+export interface ProjectorDeps {
+  readonly nc: NatsConnection;
+  readonly store: EventStore;
+  readonly log: Logger;
+  readonly registry: Registry;
+  /** The clock for summaries (ms since the epoch); default Date.now. */
+  readonly now?: () => number;
+}
+
+export interface ProjectorStatus {
+  readonly ready: boolean;
+  /** store position of the last event handled */
+  readonly checkpoint: number | undefined;
+  /** events read from the store by this run (every partition) */
+  readonly eventsRead: number;
+  /** events folded (this copy's partitions) */
+  readonly eventsFolded: number;
+  readonly hosts: number;
+  /** events in the store at the last look not handled yet */
+  readonly lag: number;
+  readonly findings: { readonly stored: number; readonly duplicate: number; readonly suppressed: number };
+  readonly summariesWritten: number;
+}
+
+export interface Projector {
+  /** Opens the hosts bucket and starts folding from the start of the store. Resolves once folding has begun. */
+  start(): Promise<void>;
+  /** Stops answering, finishes the batch and the queries in flight, writes the last summaries. Idempotent. */
+  stop(): Promise<void>;
+  /** Caught up with the store (as it was at start) and answering queries: what /healthz reports. */
+  readonly ready: boolean;
+  /** Resolves when ready; rejects if the projector fails or stops before. */
+  whenReady(): Promise<void>;
+  /** Settles when the projector ends: resolves after stop(), rejects when the fold failed (the store went away, NATS refused). */
+  readonly done: Promise<void>;
+  status(): ProjectorStatus;
+}
+
+/** Events per handler call: pages this size stay young-generation garbage (libs/eventstore pages.ts). */
+const MAX_BATCH = 1000;
+/** Findings or summary writes awaiting their ack at once. */
+const MAX_IN_FLIGHT = 256;
+const PUBLISH_TIMEOUT_MS = 5000;
+/** How long stop() waits for the last summaries. */
+const FINAL_FLUSH_MS = 5000;
+/** The queue group every copy answers queries in: copies of the same partition share the load. */
+export const QUERY_QUEUE = 'lockline-projector';
+
+/** Thrown inside the fold when stop() interrupts a retry. */
+class Stopping extends Error {
+  constructor() {
+    super('the projector is stopping');
+    this.name = 'Stopping';
+  }
+}
+
+/** Errors retrying will not cure: fail, and let whoever runs the service see why. */
+function isFatal(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'PERMISSION_DENIED' || code === 'PERMISSIONS_VIOLATION' || code === 'CONNECTION_CLOSED' || code === 'AUTHORIZATION_VIOLATION';
+}
+
+async function inChunks<T>(items: readonly T[], size: number, each: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(each));
+}
+
+/**
+ * The projector (STYLE.md 8: build(config, deps), and a tiny main.ts).
+ *
+ * It reads the whole store through one catch-up subscription (from the start: a rebuild at replay
+ * speed), folds the events of the hosts in its partitions, publishes each new finding on
+ * `lockline.v1.findings.<hostId>` with a deterministic Nats-Msg-Id, writes changed hosts' summaries to
+ * the hosts bucket every `summaryIntervalMs`, and, once caught up, answers queries on
+ * `lockline.v1.query.<p>.*` for each of its partitions. The store is the buffer: the subscription
+ * handler awaits the fold and the findings' acks before the next page is read, so a slow projector
+ * falls behind (lag) but never holds more than a page.
+ */
+export function build(config: ProjectorConfig, deps: ProjectorDeps): Projector {
+  const { nc, store, registry } = deps;
+  const log = deps.log;
+  const now = deps.now ?? Date.now;
+  const metrics = projectorMetrics(registry);
+  const mine = new Set(config.partitionsMine);
+  const projection: ProjectionOptions = config.profile === undefined ? {} : { profile: config.profile };
+  const stateAt = new StateAtReader(store, { projection });
+
+  const hosts = new Map<string, HostEntry>();
+  /** hostId → partition (−1: not a host id), for every host met: partitionOf once per host, not per event */
+  const partitionOfHost = new Map<string, number>();
+
+  let js: JetStreamClient | undefined;
+  let summaries: HostSummaries | undefined;
+  let subscription: Subscription | undefined;
+  const querySubs: NatsSubscription[] = [];
+  const queriesInFlight = new Set<Promise<void>>();
+  let timer: ReturnType<typeof setInterval> | undefined;
+
+  let started = false;
+  let stopping = false;
+  let stopped: Promise<void> | undefined;
+  let ready = false;
+  let caughtUp = false;
+  let startedAt = 0;
+  /** events in the store when this run began: caught up once that many were handled */
+  let target = 0;
+  let eventsRead = 0;
+  let eventsFolded = 0;
+  let lag = 0;
+  let foldedAtLastTick = 0;
+  let lastTickAt = 0;
+  let flushing: Promise<void> | undefined;
+  let ticking = false;
+  const counts = { stored: 0, duplicate: 0, suppressed: 0, summaries: 0 };
+
+  /** retry pauses in progress: stop() ends them at once */
+  const sleepers = new Set<() => void>();
+  let resolveReady!: () => void;
+  let rejectReady!: (err: unknown) => void;
+  const readyPromise = new Promise<void>((resolve, reject) => {
+    resolveReady = resolve;
+    rejectReady = reject;
+  });
+  readyPromise.catch(() => undefined);
+  let resolveDone!: () => void;
+  let rejectDone!: (err: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    resolveDone = resolve;
+    rejectDone = reject;
+  });
+  done.catch(() => undefined);
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(t);
+        sleepers.delete(wake);
+        resolve();
+      };
+      const t = setTimeout(wake, ms);
+      sleepers.add(wake);
+    });
+
+  /**
+   * Runs `fn` until it succeeds: a NATS outage stalls the fold (the store keeps the events) instead
+   * of losing a finding. Gives up only when stopping, or on an error retrying cannot cure.
+   */
+  async function retrying<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    let delay = 100;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (stopping) throw new Stopping();
+        if (isFatal(err)) throw err;
+        metrics.natsRetries.inc({ operation });
+        if (attempt === 1 || attempt % 10 === 0) log.warn({ err, operation, attempt }, `${operation} failed; retrying`);
+        await sleep(delay);
+        if (stopping) throw new Stopping();
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
+  }
+
+  async function storeHead(): Promise<number> {
+    let events = 0;
+    for (const s of await store.listStreams()) events += s.lastRevision + 1;
+    return events;
+  }
+
+  /** A host this run has not met: what a previous run wrote about it decides which findings are already out. */
+  async function meet(hostId: string, partition: number): Promise<void> {
+    const got = await retrying('read host summary', () => summaries!.get(hostId));
+    const entry = new HostEntry(hostId, partition, projection, now());
+    if (got !== undefined) {
+      const progress = storedProgressOf(got.summary);
+      entry.stored = progress;
+      entry.findingsPublishedThrough = progress.findingsPublishedThrough;
+    }
+    hosts.set(hostId, entry);
+  }
+
+  interface Outgoing {
+    readonly finding: Finding;
+    readonly msgId: string;
+  }
+
+  async function publishFindings(out: readonly Outgoing[]): Promise<void> {
+    await inChunks(out, MAX_IN_FLIGHT, async ({ finding, msgId }) => {
+      const ack = await retrying('publish finding', () => js!.publish(findingsSubject(finding.hostId), encodeJson(finding), { msgID: msgId, timeout: PUBLISH_TIMEOUT_MS }));
+      const outcome = ack.duplicate ? 'duplicate' : 'stored';
+      counts[outcome]++;
+      metrics.findingsPublished.inc({ outcome });
+      log.debug({ hostId: finding.hostId, bootId: finding.bootId, seq: finding.seq, code: finding.code, msgId, duplicate: ack.duplicate }, 'finding published');
+    });
+  }
+
+  async function handle(batch: readonly RecordedEvent[]): Promise<void> {
+    const t0 = performance.now();
+    const ours: Array<{ rec: RecordedEvent; event: HostEvent }> = [];
+    const unmet = new Map<string, number>();
+    for (const rec of batch) {
+      // Stored data was validated by ingest: trusted, only routed here (docs/replay.md).
+      const event = rec.data as HostEvent;
+      const hostId = (event as { hostId?: unknown } | null)?.hostId;
+      if (typeof hostId !== 'string') {
+        metrics.eventsIgnored.inc({ reason: 'not_an_event' });
+        continue;
+      }
+      let partition = partitionOfHost.get(hostId);
+      if (partition === undefined) {
+        partition = isValidId(hostId) ? partitionOf(hostId, config.partitions) : -1;
+        partitionOfHost.set(hostId, partition);
+      }
+      if (!mine.has(partition)) continue;
+      if (!hosts.has(hostId)) unmet.set(hostId, partition);
+      ours.push({ rec, event });
+    }
+    if (unmet.size > 0) await Promise.all([...unmet].map(([hostId, partition]) => meet(hostId, partition)));
+
+    const out: Outgoing[] = [];
+    const touched = new Set<HostEntry>();
+    let folded = 0;
+    for (const { rec, event } of ours) {
+      const entry = hosts.get(event.hostId)!;
+      const r = entry.fold(event, rec.position, rec.revision);
+      if (r === undefined) {
+        metrics.eventsIgnored.inc({ reason: 'old_boot' });
+        continue;
+      }
+      folded++;
+      touched.add(entry);
+      const findings = r.p.findings;
+      for (let i = r.firstNewFinding; i < findings.length; i++) {
+        const finding = findings[i]!;
+        // Every finding takes its id, published or not: the occurrence count must replay the same.
+        const msgId = entry.findingMsgId(r.p, finding);
+        metrics.findings.inc({ code: finding.code });
+        if (entry.stored !== undefined && rec.position <= entry.stored.findingsPublishedThrough) {
+          counts.suppressed++;
+          metrics.findingsPublished.inc({ outcome: 'suppressed' });
+          continue;
+        }
+        out.push({ finding, msgId });
+      }
+    }
+    eventsFolded += folded;
+    metrics.eventsFolded.inc(folded);
+
+    if (out.length > 0) await publishFindings(out);
+    // Every finding of these hosts' events up to here is on the stream: the next summary says so.
+    for (const entry of touched) entry.findingsPublishedThrough = Math.max(entry.findingsPublishedThrough, entry.position);
+
+    eventsRead += batch.length;
+    metrics.eventsRead.inc(batch.length);
+    metrics.checkpoint.set(batch[batch.length - 1]!.position);
+    metrics.batchDuration.observe((performance.now() - t0) / 1000);
+    // A short page means the read reached the end of the store (also where counting cannot tell).
+    if (!caughtUp && (eventsRead >= target || batch.length < MAX_BATCH)) await becomeReady();
+  }
+
+  async function becomeReady(): Promise<void> {
+    caughtUp = true;
+    if (stopping) return;
+    lag = Math.max(0, target - eventsRead);
+    metrics.lag.set(lag);
+    let behind = 0;
+    for (const entry of hosts.values()) {
+      // A stored summary ahead of the whole store was written against another store (it was
+      // replaced or rebuilt): forget it, or this host's summary would never be written again and
+      // its new findings would be taken for old ones.
+      if (entry.stored !== undefined && entry.position < entry.stored.position) {
+        behind++;
+        entry.stored = undefined;
+      }
+    }
+    if (behind > 0) log.warn({ hosts: behind }, 'the hosts bucket describes events this store does not hold (was the store replaced?): those summaries are overwritten');
+    for (const partition of config.partitionsMine) {
+      querySubs.push(nc.subscribe(queryWildcard(partition), { queue: QUERY_QUEUE, callback: onQuery }));
+    }
+    // The server knows the subscriptions once flushed: a request sent after whenReady() finds them.
+    await retrying('subscribe to queries', () => nc.flush());
+    ready = true;
+    metrics.ready.set(1);
+    const ms = Date.now() - startedAt;
+    log.info({ events: eventsRead, folded: eventsFolded, hosts: hosts.size, ms, eventsPerSecond: ms > 0 ? Math.round((eventsRead / ms) * 1000) : null, partitions: config.partitionsMine }, 'caught up with the store; answering queries');
+    resolveReady();
+    void flushSummaries();
+  }
+
+  const queryContext: QueryContext = {
+    partitions: config.partitions,
+    host: (hostId) => hosts.get(hostId),
+    *hostsOf(partition) {
+      for (const entry of hosts.values()) if (entry.partition === partition) yield entry;
+    },
+    summaryOf: (entry) => summaryOf(entry, config.partitions, now()),
+    stateAt,
+  };
+
+  function respond(msg: Msg, reply: QueryReply): void {
+    if (!msg.reply) return;
+    let payload = encodeJson(reply);
+    const max = nc.info?.max_payload;
+    if (max !== undefined && payload.length > max) {
+      payload = encodeJson({
+        ok: false,
+        error: { code: 'BAD_REQUEST', message: `the answer is ${payload.length} bytes, more than this NATS server carries (max_payload ${max}); narrow it (only: "locked")` },
+      } satisfies QueryReply);
+    }
+    msg.respond(payload);
+  }
+
+  function onQuery(err: NatsError | null, msg: Msg): void {
+    if (err !== null) {
+      log.warn({ err }, 'query subscription error');
+      return;
+    }
+    const t0 = performance.now();
+    const work = answerQuery(msg.subject, msg.data, queryContext, (e) => log.error({ err: e, subject: msg.subject }, 'query failed'))
+      .then(({ verb, reply }) => {
+        metrics.queryDuration.observe({ verb, outcome: reply.ok ? 'ok' : reply.error.code }, (performance.now() - t0) / 1000);
+        respond(msg, reply);
+      })
+      .catch((e: unknown) => log.warn({ err: e, subject: msg.subject }, 'could not reply to a query'))
+      .finally(() => queriesInFlight.delete(work));
+    queriesInFlight.add(work);
+  }
+
+  /** Writes the summary of every host changed since its last one; one flush at a time. */
+  function flushSummaries(): Promise<void> {
+    if (summaries === undefined) return Promise.resolve();
+    if (flushing !== undefined) return flushing;
+    const bucket = summaries;
+    flushing = (async () => {
+      const t = now();
+      // Every summary is taken now, in one turn: the fold may go on while they are written.
+      const writes: Array<{ entry: HostEntry; summary: HostSummary; events: number; since: number }> = [];
+      for (const entry of hosts.values()) {
+        if (!entry.changed) continue;
+        // Still replaying what a previous run already summarised: writing now would move the
+        // summary (and its findings checkpoint) back.
+        if (entry.stored !== undefined && entry.position <= entry.stored.position) continue;
+        const summary = summaryOf(entry, config.partitions, t);
+        if (summary === undefined) continue;
+        writes.push({ entry, summary, events: entry.eventsSinceSummary, since: entry.lastSummaryAt });
+        entry.changed = false;
+        entry.eventsSinceSummary = 0;
+        entry.lastSummaryAt = t;
+      }
+      await inChunks(writes, MAX_IN_FLIGHT, async ({ entry, summary, events, since }) => {
+        try {
+          await bucket.put(entry.hostId, summary);
+          entry.stored = { position: summary.position, findingsPublishedThrough: summary.findingsPublishedThrough };
+          counts.summaries++;
+          metrics.summariesWritten.inc();
+        } catch (err) {
+          // Written again at the next tick, rate over the longer interval.
+          entry.changed = true;
+          entry.eventsSinceSummary += events;
+          entry.lastSummaryAt = since;
+          metrics.natsRetries.inc({ operation: 'write host summary' });
+          log.warn({ err, hostId: entry.hostId }, 'could not write the host summary; trying again at the next interval');
+        }
+      });
+    })().finally(() => {
+      flushing = undefined;
+    });
+    return flushing;
+  }
+
+  async function tick(): Promise<void> {
+    if (ticking) return;
+    ticking = true;
+    try {
+      const t = now();
+      if (lastTickAt > 0 && t > lastTickAt) metrics.foldRate.set(Math.round(((eventsFolded - foldedAtLastTick) / (t - lastTickAt)) * 1000));
+      foldedAtLastTick = eventsFolded;
+      lastTickAt = t;
+      metrics.hosts.set(hosts.size);
+      try {
+        lag = Math.max(0, (await storeHead()) - eventsRead);
+        metrics.lag.set(lag);
+      } catch (err) {
+        log.warn({ err }, 'could not read the store head for the lag');
+      }
+      if (!stopping) await flushSummaries();
+    } finally {
+      ticking = false;
+    }
+  }
+
+  function fail(err: unknown): void {
+    log.error({ err }, 'the projector stopped folding');
+    ready = false;
+    metrics.ready.set(0);
+    rejectReady(err);
+    rejectDone(err);
+  }
+
+  return {
+    async start() {
+      if (started) throw new Error('the projector was started already');
+      started = true;
+      startedAt = Date.now();
+      js = nc.jetstream();
+      summaries = await openHostSummaries(js);
+      target = await storeHead();
+      lag = target;
+      metrics.lag.set(lag);
+      log.info({ storeEvents: target, partitions: config.partitions, mine: config.partitionsMine, profile: config.profile ?? null }, 'folding the store from the start');
+      if (target === 0) await becomeReady();
+      subscription = store.subscribeToAll({ maxBatch: MAX_BATCH }, handle);
+      subscription.done.then(
+        () => {
+          if (!stopping) fail(new Error('the store subscription ended (the store was closed)'));
+        },
+        (err: unknown) => {
+          if (!(err instanceof Stopping) && !stopping) fail(err);
+        },
+      );
+      lastTickAt = now();
+      timer = setInterval(() => void tick(), config.summaryIntervalMs);
+      timer.unref();
+    },
+
+    stop() {
+      stopped ??= (async () => {
+        stopping = true;
+        ready = false;
+        metrics.ready.set(0);
+        for (const wake of [...sleepers]) wake();
+        if (timer !== undefined) clearInterval(timer);
+        // No new queries; the ones being answered finish.
+        await Promise.all(
+          querySubs.map(async (s) => {
+            try {
+              await s.drain();
+            } catch {
+              // the connection is closed already: nothing more can come in
+            }
+          }),
+        );
+        await Promise.allSettled([...queriesInFlight]);
+        // The batch in progress finishes (a publish being retried gives up: its events come again next run).
+        await subscription?.stop();
+        // The last summaries carry the findings checkpoint: a restart then publishes nothing twice.
+        if (flushing !== undefined) await flushing;
+        let timeout: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([flushSummaries(), new Promise<void>((resolve) => (timeout = setTimeout(resolve, FINAL_FLUSH_MS)))]);
+        clearTimeout(timeout);
+        rejectReady(new Stopping());
+        resolveDone();
+        log.info({ events: eventsRead, folded: eventsFolded, hosts: hosts.size }, 'projector stopped');
+      })();
+      return stopped;
+    },
+
+    get ready() {
+      return ready;
+    },
+    whenReady: () => readyPromise,
+    done,
+    status: () => ({
+      ready,
+      checkpoint: subscription?.checkpoint,
+      eventsRead,
+      eventsFolded,
+      hosts: hosts.size,
+      lag,
+      findings: { stored: counts.stored, duplicate: counts.duplicate, suppressed: counts.suppressed },
+      summariesWritten: counts.summaries,
+    }),
+  };
+}
