@@ -83,7 +83,7 @@ describe('two copies on different partitions', () => {
 /** Queries copy `registry` answered so far. */
 async function answered(registry: Registry): Promise<number> {
   const m = await registry.getSingleMetric('lockline_projector_query_duration_seconds')!.get();
-  return m.values.filter((v) => v.metricName === 'lockline_projector_query_duration_seconds_count').reduce((n, v) => n + v.value, 0);
+  return m.values.filter((v) => (v as { metricName?: string }).metricName === 'lockline_projector_query_duration_seconds_count').reduce((n, v) => n + v.value, 0);
 }
 
 describe('two copies of the same partition', () => {
