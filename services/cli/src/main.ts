@@ -5,8 +5,9 @@ import { diff, explainCommand, replay, step } from './commands/history.js';
 import { exportCommand, importCommand } from './commands/importExport.js';
 import { modelRun } from './commands/modelRun.js';
 import { sim } from './commands/sim.js';
+import { up } from './commands/up.js';
 
-export const commands: Command[] = [modelRun, sim, importCommand, exportCommand, replay, step, diff, explainCommand, audit];
+export const commands: Command[] = [up, modelRun, sim, importCommand, exportCommand, replay, step, diff, explainCommand, audit];
 
 function topHelp(): string {
   const width = Math.max(...commands.map((c) => c.path.join(' ').length));
