@@ -111,6 +111,36 @@ describe('sqlite event store', () => {
     ]);
   });
 
+  it('opens a new file while another connection is writing it (two services starting together): it waits instead of failing with SQLITE_BUSY', async () => {
+    // Another connection in the middle of a write on the new, not yet WAL, file: turning it into WAL
+    // is refused at once, without SQLite's busy handler (seen as `lockline up`'s ingest exiting with
+    // "database is locked" when the projector created the store at the same moment).
+    const path = join(dir, 'opened-together.db');
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE');
+    const released = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        other.exec('COMMIT');
+        other.close();
+        resolve();
+      }, 200),
+    );
+    const store = await open(path);
+    await released;
+    await store.append('host-a-1', events(1), 'no_stream');
+    expect((await store.readAll()).map((e) => e.stream)).toEqual(['host-a-1']);
+    // and a lock that outlives the busy timeout still ends in a clear error, not a hang
+    const stuck = join(dir, 'locked-for-good.db');
+    const holder = new Database(stuck);
+    holder.exec('BEGIN IMMEDIATE');
+    try {
+      await expect(openSqliteEventStore(stuck, { busyTimeoutMs: 100 })).rejects.toThrow(/database is locked/);
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
+  });
+
   it('writes appends made in the same tick in one transaction, each with its own result', async () => {
     const store = await open(join(dir, 'group.db'));
     const results = await Promise.allSettled([

@@ -140,13 +140,34 @@ export async function openSqliteEventStore(path: string, options: SqliteEventSto
     throw translateSqliteError(error, path, 'opening the file');
   }
   try {
-    db.pragma('journal_mode = WAL');
+    await enableWal(db, options.busyTimeoutMs ?? 5000);
     db.pragma(`synchronous = ${synchronous}`);
     prepareSchema(db, path);
     return new SqliteEventStore(db, path, options.pollIntervalMs ?? 50);
   } catch (error) {
     db.close();
     throw error instanceof InvalidStoreFile ? error : translateSqliteError(error, path, 'opening the store');
+  }
+}
+
+/**
+ * `PRAGMA journal_mode = WAL`, waiting up to `busyTimeoutMs` for other connections. While another
+ * connection is writing a new (rollback-journal) file — converting it to WAL too, or creating the
+ * schema — the pragma fails at once with SQLITE_BUSY: SQLite does not call its busy handler there
+ * (it would deadlock), so the timeout given to the driver does not apply. Two services opening a
+ * fresh store together (`lockline up` starts ingest and the projector at once) hit exactly that; so
+ * try again until the other one is done (the file is then WAL already, and this is a no-op).
+ */
+async function enableWal(db: Database.Database, busyTimeoutMs: number): Promise<void> {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5 * attempt, 50)));
+    }
   }
 }
 
