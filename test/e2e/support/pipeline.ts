@@ -1,0 +1,612 @@
+/**
+ * The whole pipeline as `lockline up` runs it, for the cross-service tests: a real nats-server with
+ * Lockline's least-privilege users, the admin setup (streams, ingest consumers, hosts bucket), and
+ * host-sim, ingest and projector as REAL child processes (`node services/<name>/dist/main.js`, each
+ * with its own user's credentials and LOCKLINE_* environment) — so that SIGKILL, SIGSTOP and a
+ * server restart are the real thing. Plus the oracles the tests compare against: the events a
+ * simulated host published (regenerated from its seed, as host-sim's resume does), the event store
+ * read back, a from-scratch fold of it, and the projector's answers over NATS as the api user.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  DLQ_STREAM,
+  EVENTS_STREAM,
+  FINDINGS_STREAM,
+  decodeLines,
+  ensureHostsBucket,
+  ensureIngestConsumers,
+  ensureStreams,
+  ingestConsumerName,
+  natsAuthOptions,
+  parseDeadLetter,
+  parsePartitionedSubject,
+  partitionOf,
+  querySubject,
+  type DeadLetter,
+} from '@lockline/bus';
+import { freePort, readStoredMessages, startNatsServer, type NatsServer } from '@lockline/bus/testing';
+import type { HostEvent } from '@lockline/events';
+import { hostStreamName, parseEvent } from '@lockline/events';
+import type { EventStore, RecordedEvent } from '@lockline/eventstore';
+import { openEventStore, readAllPages, readStreamPages } from '@lockline/eventstore';
+import { FleetProjection, type HostProjection } from '@lockline/projection';
+import { createSimHost, fleetHostId, parseFaults, type SimRecord } from '@lockline/sim';
+import { connect, type NatsConnection } from 'nats';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((candidate) => existsSync(candidate));
+const MAX_LOG = 256 * 1024;
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` every `everyMs` until it returns true; throws naming `what` (and `detail()`) after `timeoutMs`. */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number, detail?: () => string | Promise<string>, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? `: ${await detail()}` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+export type ServiceName = 'host-sim' | 'ingest' | 'projector';
+
+/** Every process started by any pipeline of this test file, so that afterEach can kill them all. */
+const live = new Set<Service>();
+
+/** One service as a child process. */
+export class Service {
+  readonly child: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  #log = '';
+
+  constructor(
+    readonly name: string,
+    readonly metricsPort: number,
+    main: string,
+    env: Record<string, string>,
+  ) {
+    const args = [main];
+    // With setpriv the kernel kills the service if the test process dies, even by SIGKILL.
+    this.child = SETPRIV === undefined
+      ? spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] })
+      : spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', process.execPath, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child.stderr?.on('data', (chunk: Buffer) => {
+      this.#log = (this.#log + chunk.toString('utf8')).slice(-MAX_LOG);
+    });
+    this.exited = new Promise((resolveExit) => this.child.once('exit', (code, signal) => resolveExit({ code, signal })));
+    live.add(this);
+    void this.exited.then(() => live.delete(this));
+  }
+
+  get pid(): number {
+    if (this.child.pid === undefined) throw new Error(`${this.name} has no pid (it did not start)`);
+    return this.child.pid;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The service's stderr (pino JSON lines), the last 256 KiB. */
+  logs(): string {
+    return this.#log;
+  }
+
+  /** Log lines whose `msg` contains `text`, parsed. */
+  logRecords(text: string): Array<Record<string, unknown>> {
+    const out: Array<Record<string, unknown>> = [];
+    for (const line of this.#log.split('\n')) {
+      if (!line.includes(text)) continue;
+      try {
+        out.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // a line cut by the tail
+      }
+    }
+    return out;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (this.running) this.child.kill(signal);
+  }
+
+  /** SIGKILL, and wait for the exit. */
+  async kill(): Promise<void> {
+    this.signal('SIGCONT');
+    this.signal('SIGKILL');
+    await this.exited;
+  }
+
+  /** SIGTERM (a clean stop) and the exit status; SIGKILL after `timeoutMs`. */
+  async stop(timeoutMs = 20_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (!this.running) return await this.exited;
+    this.signal('SIGCONT');
+    this.signal('SIGTERM');
+    const timer = setTimeout(() => this.signal('SIGKILL'), timeoutMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** GET /metrics, parsed: the sum over label sets of each sample's value, by metric name. */
+  async metrics(): Promise<Map<string, number>> {
+    const response = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`, { signal: AbortSignal.timeout(2000) });
+    const text = await response.text();
+    const out = new Map<string, number>();
+    for (const line of text.split('\n')) {
+      if (line === '' || line.startsWith('#')) continue;
+      const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+      if (match === null) continue;
+      const value = Number(match[3]);
+      if (Number.isFinite(value)) out.set(match[1]!, (out.get(match[1]!) ?? 0) + value);
+    }
+    return out;
+  }
+
+  async metric(name: string): Promise<number> {
+    return (await this.metrics()).get(name) ?? 0;
+  }
+
+  async healthy(): Promise<boolean> {
+    try {
+      const response = await fetch(`http://127.0.0.1:${this.metricsPort}/healthz`, { signal: AbortSignal.timeout(1000) });
+      return response.ok;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Waits for /healthz to say ready (fails at once if the process exits meanwhile). */
+  async waitHealthy(timeoutMs = 20_000): Promise<void> {
+    await waitFor(`${this.name} to be ready (/healthz)`, async () => {
+      if (!this.running) throw new Error(`${this.name} exited before it was ready (${this.child.exitCode ?? this.child.signalCode}):\n${this.logs().slice(-4000)}`);
+      return await this.healthy();
+    }, timeoutMs, () => this.logs().slice(-4000));
+  }
+
+  /** The process's state letter and word from /proc/<pid>/status (`S (sleeping)`, `T (stopped)` …). */
+  async procState(): Promise<string> {
+    const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
+    return /^State:\s+(.+)$/m.exec(status)?.[1] ?? '?';
+  }
+
+  /** Resident memory from /proc/<pid>/status, in MiB. */
+  async rssMiB(): Promise<number> {
+    const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+    if (match === null) throw new Error(`no VmRSS in /proc/${this.pid}/status`);
+    return Number(match[1]) / 1024;
+  }
+}
+
+/** Kills every service process still running (afterEach: also after a failed test). */
+export async function killAllServices(): Promise<void> {
+  await Promise.all([...live].map((s) => s.kill()));
+}
+
+export interface PipelineOptions {
+  hosts: number;
+  /** Ingest partitions (LOCKLINE_EVENTS's subject transform); default 1. */
+  partitions?: number;
+  /** The ingest consumers' ack-wait (default 30 s, as `lockline up` makes them). */
+  ackWaitMs?: number;
+  seed?: string;
+  faults?: string;
+  /** JetStream's Msg-Id dedupe window on the three streams (default 2 minutes, as `lockline up`). */
+  duplicateWindowMs?: number;
+}
+
+export interface Published {
+  /** By hostId: the records host-sim got acked, in the order it published them (duplicates, reorders and corrupt ones included). */
+  readonly records: ReadonlyMap<string, readonly SimRecord[]>;
+  /** Every valid event once, by `hostId/bootId/seq`. */
+  readonly events: ReadonlyMap<string, HostEvent>;
+  /** The records whose payload is corrupt (fails validation). */
+  readonly corrupt: readonly SimRecord[];
+}
+
+export interface StoreReadBack {
+  /** Every event by `hostId/bootId/seq`; a second copy of a key is in `repeated`. */
+  readonly events: Map<string, HostEvent>;
+  readonly repeated: string[];
+  /** Streams whose events are not in strictly increasing seq order, or whose revisions are not 0, 1, 2 …, or hold another host boot's events. */
+  readonly disordered: string[];
+  /** Seqs missing inside each stream (between its first and last seq; a stream starts at seq 1). */
+  readonly holes: Map<string, number[]>;
+  readonly streams: number;
+  readonly total: number;
+}
+
+export interface DiffSummary {
+  missing: number;
+  extra: number;
+  firstMissing: string[];
+  firstExtra: string[];
+}
+
+/** What is in `expected` and not in `actual`, and the other way round (counts and the first few keys). */
+export function diffKeys(expected: Iterable<string>, actual: Iterable<string>): DiffSummary {
+  const a = new Set(actual);
+  const e = new Set(expected);
+  const missing = [...e].filter((k) => !a.has(k));
+  const extra = [...a].filter((k) => !e.has(k));
+  return { missing: missing.length, extra: extra.length, firstMissing: missing.slice(0, 10), firstExtra: extra.slice(0, 10) };
+}
+
+export const NO_DIFF: DiffSummary = { missing: 0, extra: 0, firstMissing: [], firstExtra: [] };
+
+export const keyOf = (e: { hostId: string; bootId: string; seq: number }): string => `${e.hostId}/${e.bootId}/${e.seq}`;
+
+export interface HostStateReply {
+  hostId: string;
+  bootId: string;
+  seq: number;
+  stateHash: string;
+  gaps: Array<[number, number]>;
+  duplicates: number;
+  position: number;
+}
+
+export interface Pipeline {
+  readonly server: NatsServer;
+  readonly dir: string;
+  readonly storeUrl: string;
+  readonly stateDir: string;
+  readonly hostIds: readonly string[];
+  readonly partitions: number;
+  readonly seed: string;
+  readonly faults: string;
+  /** Connected as admin (setup, read-back of the streams). */
+  readonly admin: NatsConnection;
+  /** Connected as api (questions to the projector). */
+  readonly api: NatsConnection;
+  /** The store, opened by the test (a second SQLite connection, read-only use). */
+  readonly store: EventStore;
+  /** Every service process this pipeline started, in order. */
+  readonly services: readonly Service[];
+  ingest(env?: Record<string, string>): Promise<Service>;
+  projector(env?: Record<string, string>): Promise<Service>;
+  hostSim(env?: Record<string, string>): Promise<Service>;
+  /** Σ (lastRevision + 1) over the store's streams. */
+  storedCount(): Promise<number>;
+  /** host-sim's resume state: what it got acked, per host. */
+  resumeState(): Promise<Map<string, { bootId: string; lastAckedSeq: number; recordsAcked: number }>>;
+  /** Regenerates, from the seed, exactly the records host-sim got acked (its resume state's counts). */
+  published(): Promise<Published>;
+  /** The valid events LOCKLINE_EVENTS holds (read as admin), once each by key, and the corrupt lines. */
+  eventsStream(): Promise<{ events: Map<string, HostEvent>; invalidLines: string[]; batches: number; lines: number }>;
+  readStore(): Promise<StoreReadBack>;
+  /** A from-scratch fold of the store, in store order, as a rebuild does. */
+  foldStore(): Promise<FleetProjection>;
+  deadLetters(): Promise<DeadLetter[]>;
+  /** Every message of LOCKLINE_FINDINGS: its Msg-Id and the finding. */
+  findings(): Promise<Array<{ msgId: string | undefined; finding: { hostId: string; bootId: string; seq: number; code: string; pid: number | null } }>>;
+  /** The projector's `state` answer for a host (as api), or its error. */
+  askState(hostId: string, bootId?: string): Promise<{ ok: true; data: HostStateReply } | { ok: false; error: { code: string; message: string } }>;
+  /**
+   * Waits until the projector answers, for every host, the from-scratch fold's latest boot and seq,
+   * then returns both sides (the test compares the hashes).
+   */
+  projectionConverged(fleet: FleetProjection, timeoutMs: number): Promise<Array<{ hostId: string; expected: { bootId: string; seq: number; stateHash: string }; actual: { bootId: string; seq: number; stateHash: string } | string }>>;
+  close(): Promise<void>;
+}
+
+/** The Msg-Ids the projector gives a fold's findings (HostEntry.findingMsgId), in fold order. */
+export function expectedFindingIds(fleet: FleetProjection): string[] {
+  const out: string[] = [];
+  for (const p of fleet.boots.values()) {
+    const seen = new Map<string, number>();
+    for (const f of p.findings) {
+      const id = `${p.hostId}.${p.bootId}.${f.seq}.${f.code}.${f.pid ?? '-'}`;
+      const n = seen.get(id) ?? 0;
+      seen.set(id, n + 1);
+      out.push(n === 0 ? id : `${id}.${n}`);
+    }
+  }
+  return out;
+}
+
+function summaryOf(p: HostProjection): { bootId: string; seq: number; stateHash: string } {
+  return { bootId: p.bootId, seq: p.seq, stateHash: p.stateHash() };
+}
+
+export async function startPipeline(options: PipelineOptions): Promise<Pipeline> {
+  for (const svc of ['ingest', 'projector', 'host-sim']) {
+    const main = join(repo, 'services', svc, 'dist/main.js');
+    if (!existsSync(main)) throw new Error(`${main} is missing: run \`npx tsc -b\` first`);
+  }
+  const partitions = options.partitions ?? 1;
+  const seed = options.seed ?? '1';
+  const faults = options.faults ?? '';
+  const hostIds = Array.from({ length: options.hosts }, (_, i) => fleetHostId('host-', i));
+  const server = await startNatsServer({ auth: { hosts: hostIds } });
+  const dir = await mkdtemp(join(tmpdir(), 'lockline-e2e-pipeline-'));
+  const storeUrl = `sqlite:${join(dir, 'events.db')}`;
+  const stateDir = join(dir, 'host-sim');
+  const connections: NatsConnection[] = [];
+  const as = async (user: string): Promise<NatsConnection> => {
+    const credential = server.credentials[user];
+    if (credential === undefined) throw new Error(`no NATS user ${user}`);
+    const nc = await connect({ servers: server.url, ...natsAuthOptions(credential), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    connections.push(nc);
+    return nc;
+  };
+  // The setup `lockline up` does, as the admin user.
+  const admin = await as('admin');
+  const jsm = await admin.jetstreamManager();
+  await ensureStreams(jsm, { partitions, ...(options.duplicateWindowMs === undefined ? {} : { duplicateWindowMs: options.duplicateWindowMs }) });
+  await ensureIngestConsumers(jsm, partitions, options.ackWaitMs === undefined ? {} : { ackWaitMs: options.ackWaitMs });
+  await ensureHostsBucket(jsm);
+  const api = await as('api');
+  // The services create the store; the test opens it once it exists (the first ingest creates it).
+  let store: EventStore | undefined;
+  const openStore = async (): Promise<EventStore> => (store ??= await openEventStore(storeUrl));
+
+  const credEnv = (user: string): Record<string, string> => {
+    const c = server.credentials[user];
+    if (c === undefined) throw new Error(`no NATS user ${user}`);
+    return { LOCKLINE_NATS_USER: c.user, LOCKLINE_NATS_PASSWORD: c.password };
+  };
+  const common = (): Record<string, string> => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', LOCKLINE_NATS_URL: server.url, LOCKLINE_LOG_LEVEL: 'info' });
+  const services: Service[] = [];
+  const start = async (name: ServiceName, env: Record<string, string>): Promise<Service> => {
+    const metricsPort = await freePort();
+    const copy = services.filter((s) => s.name.startsWith(`${name}#`)).length + 1;
+    const service = new Service(`${name}#${copy}`, metricsPort, join(repo, 'services', name, 'dist/main.js'), { ...common(), LOCKLINE_METRICS_PORT: String(metricsPort), ...env });
+    services.push(service);
+    return service;
+  };
+
+  const readData = async (stream: string): Promise<Uint8Array[]> => (await readStoredMessages(admin.jetstream(), stream, { timeoutMs: 30_000 })).map((m) => m.data);
+
+  const pipeline: Pipeline = {
+    server,
+    dir,
+    storeUrl,
+    stateDir,
+    hostIds,
+    partitions,
+    seed,
+    faults,
+    admin,
+    api,
+    services,
+    get store(): EventStore {
+      if (store === undefined) throw new Error('the store is not open yet (storedCount() opens it)');
+      return store;
+    },
+
+    ingest: (env = {}) => start('ingest', { ...credEnv('ingest'), LOCKLINE_STORE: storeUrl, ...env }),
+    projector: (env = {}) => start('projector', { ...credEnv('projector'), LOCKLINE_STORE: storeUrl, LOCKLINE_PARTITIONS: String(partitions), ...env }),
+    hostSim: (env = {}) =>
+      start('host-sim', {
+        ...credEnv('hostsim'),
+        LOCKLINE_HOSTS: String(hostIds.length),
+        LOCKLINE_SEED: seed,
+        LOCKLINE_FAULTS: faults,
+        LOCKLINE_STATE_DIR: stateDir,
+        ...env,
+      }),
+
+    async storedCount() {
+      if (!existsSync(storeUrl.slice('sqlite:'.length))) return 0;
+      const s = await openStore();
+      let n = 0;
+      for (const info of await s.listStreams()) n += info.lastRevision + 1;
+      return n;
+    },
+
+    async resumeState() {
+      const text = await readFile(join(stateDir, 'host-sim-state.json'), 'utf8');
+      const parsed = JSON.parse(text) as { hosts: Record<string, { bootId: string; lastAckedSeq: number; recordsAcked: number }> };
+      return new Map(Object.entries(parsed.hosts));
+    },
+
+    async published() {
+      const state = await pipeline.resumeState();
+      const records = new Map<string, SimRecord[]>();
+      const events = new Map<string, HostEvent>();
+      const corrupt: SimRecord[] = [];
+      for (const hostId of hostIds) {
+        const position = state.get(hostId);
+        const n = position?.recordsAcked ?? 0;
+        // host-sim's own rule: the hosts follow from (seed, hostId, profile, faults) alone.
+        const sim = createSimHost({ hostId, seed, profile: 'linux-2008-patch', faults: parseFaults(faults) });
+        const taken = n === 0 ? [] : sim.take(n);
+        if (taken.length !== n) throw new Error(`${hostId}: the simulator gives ${taken.length} records, the resume state says ${n} were acked`);
+        const last = taken[taken.length - 1];
+        if (last !== undefined && (last.bootId !== position?.bootId || last.seq !== position.lastAckedSeq)) {
+          throw new Error(`${hostId}: record ${n} regenerates as ${last.bootId}/${last.seq}, the resume state says ${position?.bootId}/${position?.lastAckedSeq}`);
+        }
+        records.set(hostId, taken);
+        for (const r of taken) {
+          if (r.event === undefined) corrupt.push(r);
+          else events.set(keyOf(r.event), r.event);
+        }
+      }
+      return { records, events, corrupt };
+    },
+
+    async eventsStream() {
+      const events = new Map<string, HostEvent>();
+      const invalidLines: string[] = [];
+      let lines = 0;
+      const messages = await readStoredMessages(admin.jetstream(), EVENTS_STREAM, { timeoutMs: 30_000 });
+      for (const m of messages) {
+        const hostId = parsePartitionedSubject(m.subject)?.hostId;
+        for (const line of decodeLines(m.data)) {
+          lines++;
+          const parsed = parseEvent(line);
+          if (!parsed.ok || parsed.event.hostId !== hostId) invalidLines.push(line);
+          // host-sim may legitimately publish an event twice (a duplicate fault, a resend): once by key
+          else events.set(keyOf(parsed.event), parsed.event);
+        }
+      }
+      return { events, invalidLines, batches: messages.length, lines };
+    },
+
+    async readStore() {
+      const s = await openStore();
+      const events = new Map<string, HostEvent>();
+      const repeated: string[] = [];
+      const disordered: string[] = [];
+      const holes = new Map<string, number[]>();
+      let total = 0;
+      const infos = await s.listStreams();
+      for (const { stream } of infos) {
+        let revision = 0;
+        let lastSeq = 0;
+        let ok = true;
+        const missing: number[] = [];
+        for await (const page of readStreamPages(s, stream)) {
+          for (const r of page) {
+            total++;
+            const e = r.data as HostEvent;
+            if (r.revision !== revision++ || e.seq <= lastSeq || hostStreamName(e.hostId, e.bootId) !== stream || r.id !== e.id) ok = false;
+            for (let seq = lastSeq + 1; seq < e.seq; seq++) missing.push(seq);
+            lastSeq = Math.max(lastSeq, e.seq);
+            const key = keyOf(e);
+            if (events.has(key)) repeated.push(key);
+            else events.set(key, e);
+          }
+        }
+        if (!ok) disordered.push(stream);
+        if (missing.length > 0) holes.set(stream, missing);
+      }
+      return { events, repeated, disordered, holes, streams: infos.length, total };
+    },
+
+    async foldStore() {
+      const s = await openStore();
+      const fleet = new FleetProjection();
+      for await (const page of readAllPages(s)) for (const r of page as RecordedEvent[]) fleet.apply(r.data as HostEvent);
+      return fleet;
+    },
+
+    async deadLetters() {
+      return (await readData(DLQ_STREAM)).map((data) => parseDeadLetter(data));
+    },
+
+    async findings() {
+      const messages = await readStoredMessages(admin.jetstream(), FINDINGS_STREAM, { timeoutMs: 30_000 });
+      const decoder = new TextDecoder();
+      return messages.map((m) => ({ msgId: m.msgId, finding: JSON.parse(decoder.decode(m.data)) as { hostId: string; bootId: string; seq: number; code: string; pid: number | null } }));
+    },
+
+    async askState(hostId, bootId) {
+      const subject = querySubject(partitionOf(hostId, partitions), 'state');
+      const reply = await api.request(subject, JSON.stringify(bootId === undefined ? { hostId } : { hostId, bootId }), { timeout: 3000 });
+      return JSON.parse(new TextDecoder().decode(reply.data)) as Awaited<ReturnType<Pipeline['askState']>>;
+    },
+
+    async projectionConverged(fleet, timeoutMs) {
+      const expected = new Map<string, { bootId: string; seq: number; stateHash: string }>();
+      for (const hostId of hostIds) {
+        const p = fleet.latest.get(hostId);
+        if (p !== undefined) expected.set(hostId, summaryOf(p));
+      }
+      const actual = new Map<string, { bootId: string; seq: number; stateHash: string } | string>();
+      const caughtUp = async (): Promise<boolean> => {
+        let all = true;
+        for (const [hostId, want] of expected) {
+          let answer: { bootId: string; seq: number; stateHash: string } | string;
+          try {
+            const reply = await pipeline.askState(hostId);
+            answer = reply.ok ? { bootId: reply.data.bootId, seq: reply.data.seq, stateHash: reply.data.stateHash } : `${reply.error.code}: ${reply.error.message}`;
+          } catch (error) {
+            answer = `no answer: ${(error as Error).message}`;
+          }
+          actual.set(hostId, answer);
+          if (typeof answer === 'string' || answer.bootId !== want.bootId || answer.seq !== want.seq) all = false;
+        }
+        return all;
+      };
+      await waitFor('the projector to fold every stored event', caughtUp, timeoutMs, () => JSON.stringify({ expected: [...expected], actual: [...actual] }), 250);
+      return [...expected].map(([hostId, want]) => ({ hostId, expected: want, actual: actual.get(hostId)! }));
+    },
+
+    async close() {
+      await killAllServices();
+      await store?.close().catch(() => undefined);
+      for (const nc of connections) await nc.close().catch(() => undefined);
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return pipeline;
+}
+
+/** Polls until host-sim's metrics say at least `events` events were acked as new. */
+export async function waitPublished(hostSim: Service, events: number, timeoutMs: number): Promise<void> {
+  await waitFor(
+    `host-sim to publish ${events} events`,
+    async () => {
+      if (!hostSim.running) throw new Error(`host-sim exited (${hostSim.child.exitCode ?? hostSim.child.signalCode}):\n${hostSim.logs().slice(-4000)}`);
+      try {
+        return (await hostSim.metric('lockline_host_sim_events_published_total')) >= events;
+      } catch {
+        return false; // metrics not served yet
+      }
+    },
+    timeoutMs,
+    () => hostSim.logs().slice(-2000),
+    50,
+  );
+}
+
+/** Waits until the store holds `count` events (and reports what it holds otherwise). */
+export async function waitStored(pipeline: Pipeline, count: number, timeoutMs: number, services: readonly Service[] = []): Promise<void> {
+  let last = 0;
+  await waitFor(
+    `the store to hold ${count} events`,
+    async () => {
+      last = await pipeline.storedCount();
+      return last >= count;
+    },
+    timeoutMs,
+    () => `it holds ${last}\n${services.map((s) => `--- ${s.name} (${s.running ? 'running' : 'exited'}):\n${s.logs().slice(-3000)}`).join('\n')}`,
+    100,
+  );
+}
+
+/**
+ * Waits until ingest has handled everything LOCKLINE_EVENTS holds: every ingest consumer has nothing
+ * pending and nothing unacked (read as admin), twice in a row 200 ms apart.
+ */
+export async function waitDrained(pipeline: Pipeline, timeoutMs: number): Promise<void> {
+  const jsm = await pipeline.admin.jetstreamManager();
+  let state = '';
+  let quietSince: number | undefined;
+  await waitFor(
+    'ingest to ack every batch of LOCKLINE_EVENTS',
+    async () => {
+      const infos = await Promise.all(Array.from({ length: pipeline.partitions }, (_, p) => jsm.consumers.info(EVENTS_STREAM, ingestConsumerName(p))));
+      state = infos.map((i) => `${i.name}: pending ${i.num_pending}, ack pending ${i.num_ack_pending}, redelivered ${i.num_redelivered}`).join('; ');
+      const quiet = infos.every((i) => i.num_pending === 0 && i.num_ack_pending === 0);
+      if (!quiet) quietSince = undefined;
+      else quietSince ??= Date.now();
+      return quietSince !== undefined && Date.now() - quietSince >= 200;
+    },
+    timeoutMs,
+    () => `${state}\n${pipeline.services.filter((s) => s.name.startsWith('ingest')).map((s) => `--- ${s.name} (${s.running ? 'running' : 'exited'}):\n${s.logs().slice(-3000)}`).join('\n')}`,
+    100,
+  );
+}
+
+/** The warnings and errors (pino level ≥ 40) each service logged: printed when a test fails. */
+export function serviceProblems(pipeline: Pipeline, maxLines = 30): string {
+  return pipeline.services
+    .map((s) => {
+      const lines = s.logs().split('\n').filter((l) => /"level":(4|5|6)0/.test(l));
+      return `--- ${s.name} (pid ${s.child.pid ?? '?'}, ${s.running ? 'running' : `exited ${s.child.exitCode ?? s.child.signalCode}`}): ${lines.length} warnings/errors\n${lines.slice(-maxLines).map((l) => l.slice(0, 600)).join('\n')}`;
+    })
+    .join('\n');
+}
