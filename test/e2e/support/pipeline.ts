@@ -29,7 +29,7 @@ import {
   querySubject,
   type DeadLetter,
 } from '@lockline/bus';
-import { freePort, readStoredMessages, startNatsServer, type NatsServer } from '@lockline/bus/testing';
+import { freePort, readStoredMessages, startNatsServer, type NatsServer, type StoredMessage } from '@lockline/bus/testing';
 import type { HostEvent } from '@lockline/events';
 import { hostStreamName, parseEvent } from '@lockline/events';
 import type { EventStore, RecordedEvent } from '@lockline/eventstore';
@@ -365,7 +365,17 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     return service;
   };
 
-  const readData = async (stream: string): Promise<Uint8Array[]> => (await readStoredMessages(admin.jetstream(), stream, { timeoutMs: 30_000 })).map((m) => m.data);
+  /**
+   * Every message of `stream` (as admin). readStoredMessages returns what it has when its timeout
+   * fires, without saying so: a short read is an error here, or a check for duplicates could pass on
+   * half the stream.
+   */
+  const readAll = async (stream: string): Promise<StoredMessage[]> => {
+    const { state } = await (await admin.jetstreamManager()).streams.info(stream);
+    const messages = await readStoredMessages(admin.jetstream(), stream, { timeoutMs: 30_000 });
+    if (messages.length < state.messages) throw new Error(`read ${messages.length} of the ${state.messages} messages of ${stream} before the timeout`);
+    return messages;
+  };
 
   const pipeline: Pipeline = {
     server,
@@ -439,7 +449,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       const events = new Map<string, HostEvent>();
       const invalidLines: string[] = [];
       let lines = 0;
-      const messages = await readStoredMessages(admin.jetstream(), EVENTS_STREAM, { timeoutMs: 30_000 });
+      const messages = await readAll(EVENTS_STREAM);
       for (const m of messages) {
         const hostId = parsePartitionedSubject(m.subject)?.hostId;
         for (const line of decodeLines(m.data)) {
@@ -492,11 +502,11 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     },
 
     async deadLetters() {
-      return (await readData(DLQ_STREAM)).map((data) => parseDeadLetter(data));
+      return (await readAll(DLQ_STREAM)).map((m) => parseDeadLetter(m.data));
     },
 
     async findings() {
-      const messages = await readStoredMessages(admin.jetstream(), FINDINGS_STREAM, { timeoutMs: 30_000 });
+      const messages = await readAll(FINDINGS_STREAM);
       const decoder = new TextDecoder();
       return messages.map((m) => ({ msgId: m.msgId, finding: JSON.parse(decoder.decode(m.data)) as { hostId: string; bootId: string; seq: number; code: string; pid: number | null } }));
     },
