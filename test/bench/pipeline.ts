@@ -16,7 +16,7 @@
  *       acked with ackAndConfirm as ingest acks, nothing else done with it). Timed: publish alone
  *       (into an empty stream), consume alone (that backlog; again with plain acks, for
  *       information), and both at once into a fresh stream — THE LIMIT (b) is compared with, timed
- *       from the first publish to the last confirmed ack. ROUNDS rounds after an untimed warm-up one; medians.
+ *       from the first publish to the last confirmed ack. ROUNDS rounds after an untimed one; medians.
  *   (b) the pipeline: nats-server (same configuration), ensureStreams / ensureIngestConsumers /
  *       ensureHostsBucket as the admin user, then services/projector, services/ingest and
  *       services/host-sim dist/main.js as child processes with the environment `lockline up` gives
@@ -445,7 +445,7 @@ async function limit(): Promise<Record<string, unknown>> {
     await consumer.next();
     say(
       `(a) the limit: JetStream alone, no processing — ${fmt(gen.events)} events of ${HOSTS} hosts in ${fmt(gen.messages)} messages ` +
-        `(${(gen.bytes / gen.events).toFixed(0)} B per event, ${(gen.bytes / gen.messages / 1024).toFixed(1)} KiB per message; generated in ${gen.generateSeconds.toFixed(1)} s, untimed); ${ROUNDS} rounds`,
+        `(${(gen.bytes / gen.events).toFixed(0)} B per event, ${(gen.bytes / gen.messages / 1024).toFixed(1)} KiB per message; generated in ${gen.generateSeconds.toFixed(1)} s, untimed); ${ROUNDS} rounds after an untimed one`,
     );
     const pids = new Map([
       ['nats-server', server.pid],
