@@ -4,7 +4,7 @@ export type { TaskRecord, ExecRecord, CreatedBy } from './lineage.js';
 export { stateHash } from './stateHash.js';
 export { explain, lockStateOf, chainTo } from './explain.js';
 export type { Explanation, LockedRange, ChainLink, LockState } from './explain.js';
-export { processViews, hostView, diffViews, changeText, findingsByCode } from './view.js';
+export { processViews, hostView, hostSummaryView, diffViews, changeText, findingsByCode } from './view.js';
 export type { ProcessView, HostView, ProcessChange } from './view.js';
 export { HostTimeline } from './timeline.js';
 export type { TimelineOptions } from './timeline.js';

@@ -89,7 +89,8 @@ export function findingsByCode(findings: readonly Finding[]): Record<string, num
   return out;
 }
 
-export function hostView(p: HostProjection): HostView {
+/** The host's view without its process list (cheap: no per-process work). */
+export function hostSummaryView(p: HostProjection): Omit<HostView, 'processes'> {
   return {
     hostId: p.hostId,
     bootId: p.bootId,
@@ -100,8 +101,11 @@ export function hostView(p: HostProjection): HostView {
     uncertainSince: p.uncertainSince,
     lockedPages: p.lockedPages,
     findingsByCode: findingsByCode(p.findings),
-    processes: processViews(p),
   };
+}
+
+export function hostView(p: HostProjection): HostView {
+  return { ...hostSummaryView(p), processes: processViews(p) };
 }
 
 export interface ProcessChange {

@@ -2,7 +2,7 @@ import type { QueryVerb } from '@lockline/bus';
 import { isQueryVerb, partitionOf } from '@lockline/bus';
 import { bootIdSchema, hostIdSchema } from '@lockline/events';
 import type { Explanation, HostProjection, HostView, ProcessChange, ProcessView } from '@lockline/projection';
-import { diffViews, explain, findingsByCode, hostView } from '@lockline/projection';
+import { diffViews, explain, hostSummaryView, hostView } from '@lockline/projection';
 import * as z from 'zod';
 import type { HostEntry } from './hostEntry.js';
 import type { HostSummary } from './hostSummary.js';
@@ -119,25 +119,12 @@ function bootOf(entry: HostEntry, bootId: string | undefined): HostProjection {
   return p;
 }
 
-function viewWithoutProcesses(p: HostProjection): Omit<HostView, 'processes'> {
-  return {
-    hostId: p.hostId,
-    bootId: p.bootId,
-    seq: p.seq,
-    stateHash: p.stateHash(),
-    profile: p.auditProfile ?? null,
-    hostProfile: p.hostProfile ?? null,
-    uncertainSince: p.uncertainSince,
-    lockedPages: p.lockedPages,
-    findingsByCode: findingsByCode(p.findings),
-  };
-}
 
 function stateOf(entry: HostEntry, p: HostProjection): HostState {
   let live = 0;
   if (p.host) for (const t of p.host.tasks.values()) if (t.alive) live++;
   return {
-    ...viewWithoutProcesses(p),
+    ...hostSummaryView(p),
     liveProcesses: live,
     applied: p.applied,
     duplicates: p.duplicates,
