@@ -25,6 +25,11 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** 'done' when `promise` settles within `ms`, 'hung' otherwise. */
+function within(promise: Promise<unknown>, ms: number): Promise<'done' | 'hung'> {
+  return Promise.race([promise.then(() => 'done' as const), new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), ms))]);
+}
+
 /** A host that lands in `partition` of 2. */
 function hostIn(partition: number, salt: string): string {
   for (let i = 0; ; i++) if (partitionOf(`${salt}${i}`, 2) === partition) return `${salt}${i}`;
@@ -84,6 +89,30 @@ describe('consume', () => {
     for (const m of batch) m.term('test');
     await new Promise((r) => setTimeout(r, 1500));
     expect(await fetchMessages(js, { stream: EVENTS_STREAM, durable: ingestConsumerName(1), maxMessages: 10, expiresMs: 1000 })).toEqual([]);
+  });
+
+  it('stop() resolves after a loop left with break, and when no loop ever ran; the unacked message comes again', async () => {
+    await ensureConsumer(jsm, ingestConsumerSpec(1, { ackWaitMs: 1000 }));
+    const host = hostIn(1, 'b');
+    await publishBatch(js, host, ['{"b":1}'], { batchId: 'b1' });
+    await publishBatch(js, host, ['{"b":2}'], { batchId: 'b2' });
+    const sub = await consume(js, { stream: EVENTS_STREAM, durable: ingestConsumerName(1) });
+    let seen: string | undefined;
+    for await (const m of sub) {
+      seen = m.batchId;
+      m.ack();
+      break;
+    }
+    expect(seen).toBe('b1');
+    await expect(within(sub.stop(), 3000)).resolves.toBe('done');
+
+    const idle = await consume(js, { stream: EVENTS_STREAM, durable: ingestConsumerName(1) });
+    await expect(within(idle.stop(), 3000)).resolves.toBe('done');
+    // b2 was buffered by the first subscription, never acked: it is delivered again (maybe more than
+    // once inside this fetch, as the 1 s ack wait runs out).
+    const again = await fetchMessages(js, { stream: EVENTS_STREAM, durable: ingestConsumerName(1), maxMessages: 10, expiresMs: 2500 });
+    expect(new Set(again.map((m) => m.batchId))).toEqual(new Set(['b2']));
+    for (const m of again) m.ack();
   });
 
   it('reports a missing consumer as NotFound', async () => {

@@ -131,16 +131,30 @@ export async function consume(js: JetStreamClient, options: ConsumeOptions): Pro
     })().catch(() => undefined);
   }
   let done: Promise<void> | undefined;
+  /** A loop is iterating right now (nats.js finishes closing only inside an iterating loop). */
+  let iterating = false;
   return {
     async *[Symbol.asyncIterator]() {
+      iterating = true;
       try {
         for await (const msg of messages) yield toBusMessage(msg);
       } catch (error) {
         throw translateError(error, what);
+      } finally {
+        iterating = false;
       }
     },
     stop: () => {
-      done ??= messages.close().then((result) => {
+      if (done !== undefined) return done;
+      if (!iterating) {
+        // No loop (never started, or it left with break/return/throw): nats.js queues its final step
+        // for a loop that will never come, so waiting for close() would hang. stop() unsubscribes at
+        // once; nothing more can be delivered.
+        messages.stop();
+        done = Promise.resolve();
+        return done;
+      }
+      done = messages.close().then((result) => {
         if (result instanceof Error) throw translateError(result, what);
       });
       return done;

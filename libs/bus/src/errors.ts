@@ -6,6 +6,7 @@
 export type BusErrorCode =
   | 'PUBLISH_TIMEOUT'
   | 'PUBLISH_REJECTED'
+  | 'STREAM_FULL'
   | 'STREAM_MISMATCH'
   | 'PERMISSION_DENIED'
   | 'NOT_FOUND'
@@ -52,6 +53,28 @@ export class PublishRejected extends BusError {
   ) {
     super('PUBLISH_REJECTED', `JetStream refused the publish to ${subject}: ${reason}`, options);
     this.name = 'PublishRejected';
+  }
+}
+
+/**
+ * JetStream refused a publish because the stream (or the server's JetStream storage) is full. With
+ * LOCKLINE_EVENTS keeping batches only until ingest acks them, that means ingest is behind or not
+ * running: the batch was not stored, and sending it again (same batch id) once there is room is safe.
+ */
+export class StreamFull extends BusError {
+  declare readonly code: 'STREAM_FULL';
+  constructor(
+    readonly subject: string,
+    /** JetStream's reason: "maximum bytes exceeded", "insufficient resources" … */
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      'STREAM_FULL',
+      `JetStream has no room for the publish to ${subject} (${reason}): the events stream holds batches until ingest stores them, so ingest is behind or not running (or the stream's max_bytes / the server's max_file_store is too small)`,
+      options,
+    );
+    this.name = 'StreamFull';
   }
 }
 
@@ -150,8 +173,25 @@ export function jetStreamErrorCode(error: unknown): number | undefined {
   return typeof errCode === 'number' ? errCode : undefined;
 }
 
+const STREAM_STORE_FAILED = 10077;
+const INSUFFICIENT_RESOURCES = 10047;
+
+/**
+ * JetStream's reason when a publish found no room: the stream's limits (10077 "maximum bytes/messages
+ * exceeded", which nats.js reports with code "503" like a missing stream) or the server's storage
+ * (10047). Undefined for anything else.
+ */
+export function streamFullReason(error: unknown): string | undefined {
+  const api = asNatsError(error)?.api_error;
+  const description = typeof api?.description === 'string' ? api.description : undefined;
+  if (api?.err_code === INSUFFICIENT_RESOURCES) return description ?? 'insufficient resources';
+  if (api?.err_code === STREAM_STORE_FAILED && description !== undefined && /maximum .*exceeded/i.test(description)) return description;
+  return undefined;
+}
+
 /** True for failures a retry may cure: no ack in time, JetStream not answering yet, disconnected. */
 export function isTransient(error: unknown): boolean {
+  if (streamFullReason(error) !== undefined) return false;
   const code = natsCode(error);
   return code === 'TIMEOUT' || code === '503' || code === 'DISCONNECT' || code === 'CONNECTION_REFUSED';
 }

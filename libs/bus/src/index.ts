@@ -60,6 +60,7 @@ export {
   PermissionDenied,
   PublishRejected,
   PublishTimeout,
+  StreamFull,
   StreamMismatch,
   type BusErrorCode,
 } from './errors.js';

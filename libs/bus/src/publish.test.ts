@@ -1,7 +1,7 @@
 import { connect, type JetStreamClient, type NatsConnection } from 'nats';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeLines } from './codec.js';
-import { BusUnavailable, InvalidBatch, PublishRejected } from './errors.js';
+import { BusUnavailable, InvalidBatch, PublishRejected, StreamFull } from './errors.js';
 import { EVENTS_STREAM } from './names.js';
 import { Publisher, batchIdOf, publishBatch, type JetStreamPublisher, type PublisherResult } from './publish.js';
 import { ensureStreams } from './streams.js';
@@ -53,6 +53,25 @@ describe('publishBatch', () => {
     await expect(publishBatch(js, 'h1', ['x'.repeat(100)], { batchId: 'big' })).rejects.toThrow(PublishRejected);
     await (await nc.jetstreamManager()).streams.delete(EVENTS_STREAM);
     await expect(publishBatch(js, 'h1', ['{}'], { batchId: 'nostream' })).rejects.toThrow(BusUnavailable);
+  });
+
+  it('says a full stream is full (ingest behind), not that JetStream is down; the Publisher does not spin on it', async () => {
+    const { nc, js } = await setup();
+    await (await nc.jetstreamManager()).streams.update(EVENTS_STREAM, { max_bytes: 4096 });
+    const line = JSON.stringify({ pad: 'x'.repeat(1000) });
+    let error: unknown;
+    for (let seq = 1; seq <= 10 && error === undefined; seq++) {
+      error = await publishBatch(js, 'h1', [line], { batchId: batchIdOf('h1', 'b1', seq) }).then(() => undefined, (e: unknown) => e);
+    }
+    expect(error).toBeInstanceOf(StreamFull);
+    expect((error as StreamFull).code).toBe('STREAM_FULL');
+    expect((error as Error).message).toMatch(/maximum bytes exceeded.*ingest is behind or not running/);
+
+    const publisher = new Publisher(js, { retryForMs: 30_000 });
+    const started = Date.now();
+    await expect(publisher.publish('h1', [line], { batchId: batchIdOf('h1', 'b1', 99) })).rejects.toThrow(StreamFull);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(publisher.retries).toBe(0);
   });
 });
 

@@ -1,7 +1,7 @@
 import { bootIdSchema, eventsSubject, InvalidIdError, isValidId } from '@lockline/events';
 import type { JetStreamClient } from 'nats';
 import { encodeLines } from './codec.js';
-import { BusUnavailable, InvalidBatch, PublishRejected, PublishTimeout, isTransient, natsCode, translateError } from './errors.js';
+import { BusUnavailable, InvalidBatch, PublishRejected, PublishTimeout, StreamFull, isTransient, natsCode, streamFullReason, translateError } from './errors.js';
 
 /**
  * Publishing host event batches. A batch is ONE JetStream message on `lockline.v1.events.<hostId>`
@@ -58,6 +58,8 @@ async function publishOnce(js: JetStreamPublisher, batch: PreparedBatch, timeout
 }
 
 function translatePublishError(error: unknown, batch: PreparedBatch, attempts: number): Error {
+  const full = streamFullReason(error);
+  if (full !== undefined) return new StreamFull(batch.subject, full, { cause: error });
   const code = natsCode(error);
   if (code === '503') {
     return new BusUnavailable(`no JetStream stream answered on ${batch.subject} after ${attempts} attempt(s): JetStream down or restarting, or LOCKLINE_EVENTS missing (ensureStreams)`, { cause: error });
@@ -72,8 +74,8 @@ function translatePublishError(error: unknown, batch: PreparedBatch, attempts: n
 }
 
 /**
- * Publishes one batch and waits for its ack, once: no retry. Throws PublishTimeout or BusUnavailable
- * (both safe to retry with the same batchId), PermissionDenied (this user may not publish for that host), PublishRejected
+ * Publishes one batch and waits for its ack, once: no retry. Throws PublishTimeout, BusUnavailable or
+ * StreamFull (all safe to retry with the same batchId), PermissionDenied (this user may not publish for that host), PublishRejected
  * (JetStream refused it: no stream, stream full …), InvalidBatch, or InvalidIdError for a bad hostId.
  */
 export async function publishBatch(js: JetStreamPublisher, hostId: string, lines: readonly string[], options: PublishBatchOptions): Promise<PublishResult> {
@@ -109,7 +111,8 @@ export interface PublisherResult extends PublishResult {
  * Publishes batches with a bounded number in flight and retries timeouts with the same batch id.
  * A batch whose publish() resolved is stored exactly once; one whose publish() rejected with
  * PublishTimeout or BusUnavailable may or may not be stored, and publishing it again with the same
- * id is safe (within the stream's duplicate window).
+ * id is safe (within the stream's duplicate window). A full stream is not retried here: publish()
+ * rejects at once with StreamFull (nothing stored), and the caller decides how long to wait.
  *
  * Per-host order: batches of one host are stored in the order their publishes reach the server. A
  * host that needs its batches stored in order should await each batch's publish() before sending the

@@ -1,10 +1,11 @@
-import { AckPolicy, connect, type JetStreamManager, type NatsConnection } from 'nats';
+import { AckPolicy, ReplayPolicy, RetentionPolicy, connect, type JetStreamManager, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StreamMismatch } from './errors.js';
 import { DLQ_STREAM, EVENTS_STREAM, FINDINGS_STREAM, HOSTS_BUCKET_STREAM } from './names.js';
 import { openHostSummaries } from './hostSummaries.js';
 import { batchIdOf, publishBatch } from './publish.js';
 import { ensureConsumer, ensureHostsBucket, ensureIngestConsumers, ensureStreams, ingestConsumerSpec, readPartitions } from './streams.js';
+import { consume } from './consume.js';
 import { startNatsServer, type NatsServer } from './testing/index.js';
 
 let server: NatsServer;
@@ -36,7 +37,7 @@ describe('ensureStreams', () => {
 
     const updated = await ensureStreams(jsm, { partitions: 4, maxBytes: 8 * 1024 * 1024, duplicateWindowMs: 60_000 });
     expect(new Set(updated.map((r) => r.action))).toEqual(new Set(['updated']));
-    expect(updated[0]?.changes.join('\n')).toMatch(/max_bytes: -1 → 8388608/);
+    expect(updated[0]?.changes.join('\n')).toMatch(/max_bytes: 1073741824 → 8388608/);
     const info = await jsm.streams.info(EVENTS_STREAM);
     expect(info.config.max_bytes).toBe(8 * 1024 * 1024);
     expect(info.config.duplicate_window).toBe(60_000_000_000);
@@ -61,6 +62,40 @@ describe('ensureStreams', () => {
   });
 });
 
+describe('LOCKLINE_EVENTS retention', () => {
+  it('is a work queue: a batch is gone once ingest acks it; keepAckedEvents keeps it', async () => {
+    const own = await startNatsServer();
+    const c = await connect({ servers: own.url });
+    try {
+      const m = await c.jetstreamManager();
+      expect((await ensureStreams(m, { partitions: 1 }))[0]?.action).toBe('created');
+      expect((await m.streams.info(EVENTS_STREAM)).config).toMatchObject({ retention: RetentionPolicy.Workqueue, max_bytes: 2 ** 30, discard: 'new' });
+      await ensureIngestConsumers(m, 1);
+      await publishBatch(c.jetstream(), 'h1', ['{"n":1}'], { batchId: batchIdOf('h1', 'b1', 1) });
+      expect((await m.streams.info(EVENTS_STREAM)).state.messages).toBe(1);
+      const sub = await consume(c.jetstream(), { stream: EVENTS_STREAM, durable: 'ingest-p0' });
+      for await (const message of sub) {
+        await message.ackAndConfirm();
+        break;
+      }
+      await sub.stop();
+      expect((await m.streams.info(EVENTS_STREAM)).state).toMatchObject({ messages: 0, last_seq: 1 });
+
+      // JetStream cannot switch a stream to or from a work queue: the mismatch says what to do.
+      const error = await ensureStreams(m, { partitions: 1, keepAckedEvents: true }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StreamMismatch);
+      expect((error as Error).message).toMatch(/retention is workqueue, not limits.*delete the stream/);
+
+      await m.streams.delete(EVENTS_STREAM);
+      await ensureStreams(m, { partitions: 1, keepAckedEvents: true });
+      expect((await m.streams.info(EVENTS_STREAM)).config.retention).toBe(RetentionPolicy.Limits);
+    } finally {
+      await c.close();
+      await own.stop();
+    }
+  });
+});
+
 describe('ensureConsumer', () => {
   it('creates the ingest consumers once, and updates ack wait / max ack pending', async () => {
     const created = await ensureIngestConsumers(jsm, 3, { ackWaitMs: 10_000 });
@@ -76,8 +111,9 @@ describe('ensureConsumer', () => {
   });
 
   it('refuses to turn a consumer with another ack policy into ours', async () => {
-    await jsm.consumers.add(EVENTS_STREAM, { durable_name: 'ingest-p4', ack_policy: AckPolicy.None, filter_subject: 'lockline.v1.pevents.4.*' });
-    await expect(ensureConsumer(jsm, ingestConsumerSpec(4))).rejects.toThrow(/ack_policy/);
+    // (a work queue accepts only explicit acks delivering all, so the foreign consumer differs in its replay policy)
+    await jsm.consumers.add(EVENTS_STREAM, { durable_name: 'ingest-p4', ack_policy: AckPolicy.Explicit, replay_policy: ReplayPolicy.Original, filter_subject: 'lockline.v1.pevents.4.*' });
+    await expect(ensureConsumer(jsm, ingestConsumerSpec(4))).rejects.toThrow(/replay_policy/);
   });
 });
 

@@ -33,8 +33,19 @@ export interface StreamsOptions {
   replicas?: number;
   /** Default 'file'. 'memory' loses everything on a server restart: tests only. */
   storage?: 'file' | 'memory';
-  /** Cap per stream in bytes; default -1 (bounded by the server's max_file_store). */
+  /**
+   * Cap per stream in bytes, for all three streams. Default: LOCKLINE_EVENTS 1 GiB (a full stream
+   * refuses new batches: publishers get StreamFull), LOCKLINE_DLQ and LOCKLINE_FINDINGS 256 MiB each
+   * (the oldest go first). The server's max_file_store must hold them all.
+   */
   maxBytes?: number;
+  /**
+   * Keep every event batch in LOCKLINE_EVENTS after ingest has stored it (until maxBytes/maxAgeMs),
+   * for tests and inspection that compare the bus with the store. Default false: the stream is a work
+   * queue, and a batch is removed as soon as ingest acks it (it is durable in the event store by
+   * then), so the stream holds only what ingest has yet to store.
+   */
+  keepAckedEvents?: boolean;
   /** How long messages stay; default 0 (until the byte cap). */
   maxAgeMs?: number;
   /** JetStream's dedupe window for Nats-Msg-Id; a publish retry must land within it. Default 2 minutes. */
@@ -59,6 +70,16 @@ export interface EnsureResult {
 }
 
 const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
+/**
+ * Default caps (JetStream reserves each stream's max_bytes against the server's max_file_store or
+ * max_memory_store, so they must fit it): LOCKLINE_EVENTS holds minutes of backlog at full speed, far
+ * from a disk's size; LOCKLINE_DLQ and LOCKLINE_FINDINGS each a quarter of that. Memory streams
+ * (tests) get a sixteenth.
+ */
+export function defaultMaxBytes(stream: 'events' | 'side', storage: StreamsOptions['storage']): number {
+  const events = storage === 'memory' ? 64 * 2 ** 20 : 2 ** 30;
+  return stream === 'events' ? events : events / 4;
+}
 
 function storageType(storage: StreamsOptions['storage']): StorageType {
   return storage === 'memory' ? StorageType.Memory : StorageType.File;
@@ -70,7 +91,7 @@ export function streamConfigs(options: StreamsOptions): Array<Partial<StreamConf
     retention: RetentionPolicy.Limits,
     storage: storageType(options.storage),
     num_replicas: options.replicas ?? 1,
-    max_bytes: options.maxBytes ?? -1,
+    max_bytes: options.maxBytes ?? defaultMaxBytes('side', options.storage),
     max_age: nanos(options.maxAgeMs ?? 0),
     duplicate_window: nanos(options.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS),
   };
@@ -79,6 +100,10 @@ export function streamConfigs(options: StreamsOptions): Array<Partial<StreamConf
       ...common,
       name: EVENTS_STREAM,
       description: 'Lockline host event batches (JSONL), stored as lockline.v1.pevents.<partition>.<hostId>',
+      // A work queue: each ingest-p<k> consumer filters its own partition (never overlapping), and
+      // its ack — given once the batch is durable in the event store — removes the batch.
+      retention: options.keepAckedEvents === true ? RetentionPolicy.Limits : RetentionPolicy.Workqueue,
+      max_bytes: options.maxBytes ?? defaultMaxBytes('events', options.storage),
       subjects: [EVENTS_WILDCARD],
       subject_transform: { ...eventsSubjectTransform(checkPartitions(options.partitions)) },
       // When full, refuse new batches (the publisher sees it and retries) rather than drop old unread ones.
@@ -188,15 +213,24 @@ export async function ensureStreams(jsm: JetStreamManager, options: StreamsOptio
   const results: EnsureResult[] = [];
   for (const desired of streamConfigs(options)) {
     const guard =
-      desired.name === EVENTS_STREAM && options.allowRepartition !== true
+      desired.name === EVENTS_STREAM
         ? (actual: StreamConfig): string[] => {
+            const vetoes: string[] = [];
+            // JetStream refuses to change a retention to or from work queue (10052): say what to do.
+            if ((actual.retention === RetentionPolicy.Workqueue) !== (desired.retention === RetentionPolicy.Workqueue)) {
+              vetoes.push(
+                `its retention is ${actual.retention}, not ${String(desired.retention)}, and JetStream cannot change that in place: let ingest drain it, then delete the stream (nats stream rm ${EVENTS_STREAM}, or remove \`lockline up\`'s data folder) and start again`,
+              );
+            }
             const have = partitionsOfTransform(actual.subject_transform);
-            if (have === partitions) return [];
-            return [
-              have === undefined
-                ? `its subject transform is ${describe(actual.subject_transform)}, not Lockline's partitioning; pass allowRepartition to replace it`
-                : `it has ${have} partition(s), not ${partitions}; drain ingest and pass allowRepartition to change it`,
-            ];
+            if (have !== partitions && options.allowRepartition !== true) {
+              vetoes.push(
+                have === undefined
+                  ? `its subject transform is ${describe(actual.subject_transform)}, not Lockline's partitioning; pass allowRepartition to replace it`
+                  : `it has ${have} partition(s), not ${partitions}; drain ingest and pass allowRepartition to change it`,
+              );
+            }
+            return vetoes;
           }
         : undefined;
     results.push(await ensureStream(jsm, desired, guard));

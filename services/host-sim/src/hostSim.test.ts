@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PermissionDenied, batchIdOf } from '@lockline/bus';
+import { EVENTS_STREAM, PermissionDenied, batchIdOf, consume, decodeLines, ensureIngestConsumers, ingestConsumerName, parsePartitionedSubject } from '@lockline/bus';
 import { serveMetrics } from '@lockline/runtime';
 import type { SimRecord } from '@lockline/sim';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -167,6 +167,43 @@ describe('host-sim', () => {
     expect(stored).toBeGreaterThanOrEqual(sim.stats.published);
     expect(stored).toBeLessThanOrEqual(sim.stats.published + sim.stats.deduplicated);
   });
+
+  it('holds its events while LOCKLINE_EVENTS is full and goes on, losing nothing, once ingest makes room', async () => {
+    const h = await setup();
+    const jsm = await h.admin.jetstreamManager();
+    await jsm.streams.update(EVENTS_STREAM, { ...(await jsm.streams.info(EVENTS_STREAM)).config, max_bytes: 64 * 1024 });
+    await ensureIngestConsumers(jsm, 4);
+    const config = h.config({ LOCKLINE_HOSTS: '3', LOCKLINE_BATCH_MAX_EVENTS: '20' });
+    const { sim } = await h.build(config);
+    let failed: Error | undefined;
+    void sim.failed.then((error) => (failed = error));
+    await sim.start();
+    await until(() => sim.stats.retries > 0, 20_000, 'a publish refused for want of room');
+    const stalledAt = sim.stats.published;
+    await sleep(500);
+    expect(sim.stats.published - stalledAt).toBeLessThan(200); // held: at most the batches that fitted meanwhile
+    expect(failed).toBeUndefined();
+
+    // "ingest": take and ack every batch (a work queue frees its room), keeping what it read.
+    const taken: StoredBatch[] = [];
+    const subs = await Promise.all([0, 1, 2, 3].map((p) => consume(h.admin.jetstream(), { stream: EVENTS_STREAM, durable: ingestConsumerName(p) })));
+    const loops = subs.map(async (sub) => {
+      for await (const m of sub) {
+        taken.push({ streamSeq: m.streamSeq, hostId: parsePartitionedSubject(m.subject)!.hostId, msgId: m.batchId, lines: decodeLines(m.data) });
+        await m.ackAndConfirm();
+      }
+    });
+    await until(() => sim.stats.published >= stalledAt + 2000, 30_000, 'publishing to go on');
+    await sim.stop();
+    await until(() => taken.reduce((n, b) => n + b.lines.length, 0) === sim.stats.published, 10_000, 'every acked batch taken');
+    await Promise.all(subs.map((sub) => sub.stop()));
+    await Promise.all(loops);
+    expect(failed).toBeUndefined();
+    taken.sort((a, b) => a.streamSeq - b.streamSeq);
+    const counts = expectExactlyTheSimulation(config, taken);
+    expect([...counts.values()].reduce((a, b) => a + b, 0)).toBe(sim.stats.published);
+    expect((await jsm.streams.info(EVENTS_STREAM)).state.messages).toBe(0);
+  }, 60_000);
 
   it('refuses to resume a state written for another seed, and leaves that state as it was', async () => {
     const h = await setup();

@@ -1,4 +1,5 @@
-import { BusError, PublishTimeout, Publisher, type PublisherResult } from '@lockline/bus';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BusError, PublishTimeout, Publisher, StreamFull, type PublisherResult } from '@lockline/bus';
 import { Counter, Gauge, Histogram, type Logger, type NatsConnection, type Registry } from '@lockline/runtime';
 import { createSimHost } from '@lockline/sim';
 import type { HostSimConfig } from './config.js';
@@ -98,10 +99,19 @@ export function batchEventsFor(config: Pick<HostSimConfig, 'rate' | 'batchMaxEve
   return Math.max(1, Math.min(config.batchMaxEvents, Math.round(perHost)));
 }
 
-/** Publish failures a retry with the same Msg-Id may cure (the server or JetStream not answering). */
+/**
+ * Publish failures a retry with the same Msg-Id may cure: the server or JetStream not answering, or
+ * the events stream full until ingest catches up (nothing was stored).
+ */
 function retryable(error: unknown, nc: NatsConnection): boolean {
-  return error instanceof BusError && (error.code === 'PUBLISH_TIMEOUT' || error.code === 'BUS_UNAVAILABLE') && !nc.isClosed();
+  return error instanceof BusError && (error.code === 'PUBLISH_TIMEOUT' || error.code === 'BUS_UNAVAILABLE' || error.code === 'STREAM_FULL') && !nc.isClosed();
 }
+
+/** Pause before re-sending into a full stream: 250 ms, doubling to 2 s. */
+const FULL_FIRST_PAUSE_MS = 250;
+const FULL_MAX_PAUSE_MS = 2000;
+/** Say that the stream is full at most this often (every host hits it at once). */
+const FULL_LOG_EVERY_MS = 10_000;
 
 export function build(config: HostSimConfig, deps: HostSimDeps): HostSim {
   const { nc, log, registry } = deps;
@@ -119,7 +129,7 @@ export function build(config: HostSimConfig, deps: HostSimDeps): HostSim {
     retries: new Counter({ name: 'lockline_host_sim_publish_retries_total', help: 'Publish attempts beyond the first (same Msg-Id)', registers: [registry] }),
     failures: new Counter({
       name: 'lockline_host_sim_publish_failures_total',
-      help: "Publishes that failed past the publisher's own retries, by error code (PUBLISH_TIMEOUT and BUS_UNAVAILABLE are sent again; any other stops the service)",
+      help: "Publishes that failed past the publisher's own retries, by error code (PUBLISH_TIMEOUT, BUS_UNAVAILABLE and STREAM_FULL are sent again; any other stops the service)",
       labelNames: ['code'] as const,
       registers: [registry],
     }),
@@ -145,6 +155,7 @@ export function build(config: HostSimConfig, deps: HostSimDeps): HostSim {
   let saving: Promise<void> | undefined;
   let saveTimer: ReturnType<typeof setInterval> | undefined;
   let lastProgressLog = 0;
+  let lastFullLog = -Infinity;
   let loops: Array<Promise<void>> = [];
   let starting: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
@@ -175,6 +186,7 @@ export function build(config: HostSimConfig, deps: HostSimDeps): HostSim {
   /** One batch, retried with its Msg-Id until JetStream acks it; undefined once aborted or failed. */
   async function publish(stream: HostStream, batch: Batch, hostLog: Logger): Promise<PublisherResult | undefined> {
     const sentAt = performance.now();
+    let fullPause = FULL_FIRST_PAUSE_MS;
     for (;;) {
       try {
         const result = await publisher.publish(batch.hostId, batch.lines, { batchId: batch.batchId });
@@ -214,6 +226,19 @@ export function build(config: HostSimConfig, deps: HostSimDeps): HostSim {
         const resends = (error instanceof PublishTimeout ? error.attempts - 1 : 0) + 1;
         counts.retries += resends;
         metric.retries.inc(resends);
+        if (error instanceof StreamFull) {
+          // Nothing was stored. Hold this host's events (its later batches wait behind this one)
+          // until ingest has made room, saying so now and then rather than once per host per try.
+          const now = Date.now();
+          if (now - lastFullLog >= FULL_LOG_EVERY_MS) {
+            lastFullLog = now;
+            log.warn({ reason: error.reason }, `${error.message}; holding the hosts' events and sending again until there is room`);
+          }
+          await sleep(fullPause);
+          fullPause = Math.min(fullPause * 2, FULL_MAX_PAUSE_MS);
+          if ((phase as string) === 'aborted') return undefined; // stop() may abort while we sleep
+          continue;
+        }
         hostLog.warn({ err: error, batchId: batch.batchId, seq: batch.firstSeq }, 'no ack yet: sending the batch again');
       }
     }

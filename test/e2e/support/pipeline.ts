@@ -342,7 +342,8 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   // The setup `lockline up` does, as the admin user.
   const admin = await as('admin');
   const jsm = await admin.jetstreamManager();
-  await ensureStreams(jsm, { partitions, ...(options.duplicateWindowMs === undefined ? {} : { duplicateWindowMs: options.duplicateWindowMs }) });
+  // keepAckedEvents: the tests compare what the bus carried with what the store holds.
+  await ensureStreams(jsm, { partitions, keepAckedEvents: true, ...(options.duplicateWindowMs === undefined ? {} : { duplicateWindowMs: options.duplicateWindowMs }) });
   await ensureIngestConsumers(jsm, partitions, options.ackWaitMs === undefined ? {} : { ackWaitMs: options.ackWaitMs });
   await ensureHostsBucket(jsm);
   const api = await as('api');

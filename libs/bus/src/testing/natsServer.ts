@@ -81,7 +81,7 @@ export interface StartNatsServerOptions {
   jetstream?: boolean;
   /** JetStream memory limit in bytes; default 256 MiB. */
   maxMemory?: number;
-  /** JetStream file limit in bytes; default 1 GiB. */
+  /** JetStream file limit in bytes; default 4 GiB (a limit, not space taken: Lockline's streams reserve 1.5 GiB of it). */
   maxFile?: number;
   /** `sync_interval: always`. */
   syncAlways?: boolean;
@@ -153,7 +153,7 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
   const port = await freePort();
   const monitorPort = await freePort();
   const serverName = options.serverName ?? `lockline-test-${port}`;
-  const jetstream = options.jetstream === false ? undefined : { storeDir, maxMemory: options.maxMemory ?? 256 * 1024 * 1024, maxFile: options.maxFile ?? 1024 * 1024 * 1024 };
+  const jetstream = options.jetstream === false ? undefined : { storeDir, maxMemory: options.maxMemory ?? 256 * 1024 * 1024, maxFile: options.maxFile ?? 4 * 1024 * 1024 * 1024 };
   let configPath = join(dir, 'nats.conf');
   let credentials: Record<string, NatsCredential> = {};
   try {
