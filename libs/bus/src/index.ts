@@ -43,6 +43,8 @@ export {
   partitionFilter,
   partitionedEventsSubject,
   querySubject,
+  healthSubject,
+  microServiceName,
   queryWildcard,
   type QueryVerb,
   type ServiceRole,
@@ -100,3 +102,4 @@ export {
 export { consume, fetchMessages, toBusMessage, type BusMessage, type BusSubscription, type ConsumeOptions, type FetchOptions } from './consume.js';
 export { DEAD_LETTER_PAYLOAD_MAX_BYTES, deadLetterOf, parseDeadLetter, publishDeadLetter, type DeadLetter, type DeadLetterInput } from './dlq.js';
 export { openHostSummaries, type HostSummaries } from './hostSummaries.js';
+export { lastMessageOn, type LastMessage } from './lastMessage.js';

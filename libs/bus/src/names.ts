@@ -147,3 +147,16 @@ export function inboxPrefixOf(user: string): string {
   if (!/^[A-Za-z0-9_-]{1,80}$/.test(user)) throw new TypeError(`invalid NATS user name ${JSON.stringify(user)}`);
   return `_INBOX_${user}`;
 }
+
+/**
+ * `lockline-<role>`: the name a service registers with NATS's services framework (`$SRV.PING`,
+ * `$SRV.INFO`, `$SRV.STATS`), so `nats micro ls` or `lockline status` lists every running copy.
+ */
+export function microServiceName(role: Exclude<ServiceRole, 'admin'>): string {
+  return `lockline-${role}`;
+}
+
+/** `lockline.v1.health.<role>`: one copy of that service answers with its readiness. */
+export function healthSubject(role: Exclude<ServiceRole, 'admin'>): string {
+  return `${SUBJECT_ROOT}.health.${role}`;
+}

@@ -1,5 +1,5 @@
 import { DLQ_WILDCARD, EVENTS_WILDCARD, FINDINGS_WILDCARD, eventsSubject } from '@lockline/events';
-import { EVENTS_STREAM, HOSTS_BUCKET, HOSTS_BUCKET_STREAM, QUERY_ALL, hostUser, inboxPrefixOf, type ServiceRole } from './names.js';
+import { EVENTS_STREAM, FINDINGS_STREAM, HOSTS_BUCKET, HOSTS_BUCKET_STREAM, QUERY_ALL, healthSubject, hostUser, inboxPrefixOf, microServiceName, type ServiceRole } from './names.js';
 
 /**
  * The nats-server configuration text and the permission set of every Lockline user. Pure: the file
@@ -38,8 +38,21 @@ export function hostPermissions(hostId: string): UserPermissions {
   return { publish: [eventsSubject(hostId)], subscribe: [`${inboxPrefixOf(hostUser(hostId))}.>`] };
 }
 
-/** What each service user may do (see the design's "Who may import whom" for who does what). */
+/**
+ * What each service user may do (see the design's "Who may import whom" for who does what), plus,
+ * for every service, answering NATS's services framework about itself: `$SRV.{PING,INFO,STATS}`
+ * for all services, its own name and its own instances, and its health subject (replies through
+ * allow_responses, to whoever asked).
+ */
 export function servicePermissions(role: ServiceRole): UserPermissions {
+  const own = roleOwnPermissions(role);
+  if (role === 'admin') return own;
+  const name = microServiceName(role);
+  const discovery = ['PING', 'INFO', 'STATS'].flatMap((verb) => [`$SRV.${verb}`, `$SRV.${verb}.${name}`, `$SRV.${verb}.${name}.*`]);
+  return { ...own, subscribe: [...own.subscribe, ...discovery, healthSubject(role)], allowResponses: true };
+}
+
+function roleOwnPermissions(role: ServiceRole): UserPermissions {
   const inbox = `${inboxPrefixOf(role)}.>`;
   switch (role) {
     case 'ingest':
@@ -59,9 +72,10 @@ export function servicePermissions(role: ServiceRole): UserPermissions {
         subscribe: [inbox],
       };
     case 'projector':
-      // Publish findings, write host summaries, answer queries (allow_responses lets it reply).
+      // Publish findings, write host summaries, answer queries (allow_responses lets it reply);
+      // at a restart, read the last finding it published for a host.
       return {
-        publish: [FINDINGS_WILDCARD, `$KV.${HOSTS_BUCKET}.>`, ...hostsBucketRead()],
+        publish: [FINDINGS_WILDCARD, `$KV.${HOSTS_BUCKET}.>`, ...hostsBucketRead(), `$JS.API.STREAM.MSG.GET.${FINDINGS_STREAM}`],
         subscribe: [inbox, QUERY_ALL],
         allowResponses: true,
       };

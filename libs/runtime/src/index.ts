@@ -5,3 +5,4 @@ export { createRegistry, serveMetrics, Counter, Gauge, Histogram, Registry, type
 export { ConfigError, parseConfig } from './config.js';
 export { runUntilSignalled, failStart, type Stoppable } from './lifecycle.js';
 export { connectNats, type NatsConnectOptions, type NatsConnection } from './nats.js';
+export { serveNatsHealth, type NatsHealth, type NatsHealthOptions } from './natsHealth.js';

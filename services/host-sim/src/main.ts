@@ -1,6 +1,7 @@
 // host-sim as a process: config from the environment, one NATS connection, /metrics and /healthz,
 // a clean stop on SIGTERM (STYLE.md 8). Everything else is build() in hostSim.ts.
-import { connectNats, createLogger, createRegistry, failStart, runUntilSignalled, serveMetrics } from '@lockline/runtime';
+import { healthSubject, microServiceName } from '@lockline/bus';
+import { connectNats, createLogger, createRegistry, failStart, runUntilSignalled, serveMetrics, serveNatsHealth } from '@lockline/runtime';
 import { loadConfig } from './config.js';
 import { build } from './hostSim.js';
 
@@ -17,11 +18,20 @@ async function main(): Promise<void> {
   const sim = build(config, { nc, log, registry });
   const metrics = await serveMetrics(registry, config.metricsPort, () => sim.ready);
   log.info({ port: metrics.port }, 'metrics on /metrics, readiness on /healthz');
+  const health = await serveNatsHealth(nc, {
+    name: microServiceName('hostsim'),
+    version: '0.1.0',
+    description: 'Lockline simulated hosts: publish host events to JetStream',
+    subject: healthSubject('hostsim'),
+    metadata: { hosts: String(config.hostIds.length) },
+    ready: () => sim.ready,
+  });
 
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
       try {
+        await health.stop();
         await sim.stop();
       } finally {
         await metrics.close();

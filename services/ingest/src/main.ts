@@ -1,7 +1,7 @@
-import { inboxPrefixOf } from '@lockline/bus';
+import { healthSubject, inboxPrefixOf, microServiceName } from '@lockline/bus';
 import type { EventStore } from '@lockline/eventstore';
 import { openEventStore } from '@lockline/eventstore';
-import { connectNats, createLogger, createRegistry, failStart, runUntilSignalled, serveMetrics } from '@lockline/runtime';
+import { connectNats, createLogger, createRegistry, failStart, runUntilSignalled, serveMetrics, serveNatsHealth } from '@lockline/runtime';
 import { SERVICE, loadConfig, type IngestConfig } from './config.js';
 import { build } from './ingest.js';
 
@@ -44,10 +44,19 @@ async function main(): Promise<void> {
   const metrics = config.metricsPort >= 0 ? await serveMetrics(registry, config.metricsPort, () => ingest.ready()) : undefined;
   if (metrics !== undefined) log.info({ port: metrics.port }, 'serving /metrics and /healthz on 127.0.0.1');
   await ingest.start();
+  const health = await serveNatsHealth(nc, {
+    name: microServiceName('ingest'),
+    version: '0.1.0',
+    description: 'Lockline ingest: validates host events and appends them to the event store',
+    subject: healthSubject('ingest'),
+    metadata: { partitions: config.partitionsMine === 'all' ? 'all' : config.partitionsMine.join(',') },
+    ready: () => ingest.ready(),
+  });
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
+      await health.stop();
       await ingest.stop();
       await metrics?.close();
       await nc.drain().catch(() => undefined);

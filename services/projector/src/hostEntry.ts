@@ -44,12 +44,37 @@ export class HostEntry {
   stored: StoredProgress | undefined;
   /** findings of this host's events at or below this store position are on the findings stream */
   findingsPublishedThrough = 0;
+  /**
+   * The last finding a previous run got onto the findings stream for this host (read from the stream
+   * at the first meeting): findings up to and including it are not published again, even when that
+   * run died before its summary said so. `passed` once the fold met it; cleared after its event.
+   */
+  lastPublishedFinding: { readonly position: number; readonly msgId: string; readonly passed: boolean } | undefined;
 
   /** folded since the last summary was written */
   changed = false;
   eventsSinceSummary = 0;
   /** when the last summary was written (or the host was first met), ms since the epoch */
   lastSummaryAt: number;
+
+  /**
+   * True when a previous run already published the finding `msgId` raised by the event at store
+   * `position` (its summary or the findings stream says so). Asked once per finding, in fold order.
+   */
+  publishedBefore(position: number, msgId: string): boolean {
+    if (this.stored !== undefined && position <= this.stored.findingsPublishedThrough) return true;
+    const last = this.lastPublishedFinding;
+    if (last === undefined) return false;
+    if (position < last.position) return true;
+    if (position > last.position) {
+      this.lastPublishedFinding = undefined;
+      return false;
+    }
+    // The event that raised the last one: its findings up to and including that one are out.
+    if (last.passed) return false;
+    if (msgId === last.msgId) this.lastPublishedFinding = { ...last, passed: true };
+    return true;
+  }
 
   constructor(hostId: string, partition: number, options: ProjectionOptions, now: number) {
     this.hostId = hostId;

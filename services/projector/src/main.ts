@@ -1,6 +1,6 @@
-import { inboxPrefixOf } from '@lockline/bus';
+import { healthSubject, inboxPrefixOf, microServiceName } from '@lockline/bus';
 import { openEventStore } from '@lockline/eventstore';
-import { connectNats, createLogger, createRegistry, failStart, runUntilSignalled, serveMetrics } from '@lockline/runtime';
+import { connectNats, createLogger, createRegistry, failStart, runUntilSignalled, serveMetrics, serveNatsHealth } from '@lockline/runtime';
 import { loadConfig } from './config.js';
 import { build } from './projector.js';
 
@@ -32,9 +32,19 @@ try {
   const metrics = await serveMetrics(registry, config.metricsPort, () => projector.ready);
   log.info({ port: metrics.port }, 'serving /metrics and /healthz');
   await projector.start();
+  const health = await serveNatsHealth(nc, {
+    name: microServiceName('projector'),
+    version: '0.1.0',
+    description: 'Lockline projector: folds the event store, audits, publishes findings, answers queries',
+    subject: healthSubject('projector'),
+    metadata: { partitions: config.partitionsMine.join(',') },
+    ready: () => projector.ready,
+    status: () => ({ lag: projector.status().lag, hosts: projector.status().hosts }),
+  });
   let closing: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (closing ??= (async () => {
+      await health.stop();
       await projector.stop();
       await metrics.close();
       await nc.drain().catch(() => undefined);

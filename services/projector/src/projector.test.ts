@@ -1,9 +1,11 @@
-import { FINDINGS_STREAM, openHostSummaries, partitionOf } from '@lockline/bus';
+import { FINDINGS_STREAM, ensureStreams, openHostSummaries, partitionOf } from '@lockline/bus';
+import type { StoredMsg } from 'nats';
 import { openEventStore } from '@lockline/eventstore';
 import { findingsByCode, hostView } from '@lockline/projection';
 import { serveMetrics } from '@lockline/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostSummary } from './hostSummary.js';
+import { FINDING_POSITION_HEADER } from './projector.js';
 import type { HostState } from './queries.js';
 import { expectedFindings, fleetEvents, referenceFold } from './testing/fixture.js';
 import { eventually, forgetSummaries, startHarness, type Harness } from './testing/harness.js';
@@ -136,18 +138,49 @@ describe('a projector of every partition, from an empty start to a restart', () 
     expect((await (await h.admin.jetstreamManager()).streams.info(FINDINGS_STREAM)).state.messages).toBe((await before).state.messages);
   });
 
-  it('restarted without its checkpoints (as after a crash), it publishes again and JetStream drops every copy', async () => {
+  it('restarted without its summaries (as after a crash before it wrote them), it learns from the findings stream what it published: nothing goes out twice', async () => {
     await forgetSummaries(h.admin);
     const { projector } = await h.projector();
     await projector.start();
     await projector.whenReady();
-    expect(projector.status().findings).toEqual({ stored: 0, duplicate: expected.size, suppressed: 0 });
+    // Not even as a duplicate JetStream would drop: past its 2-minute window it would not.
+    expect(projector.status().findings).toEqual({ stored: 0, duplicate: 0, suppressed: expected.size });
     expect((await h.findings()).length).toBe(expected.size);
     // ... and its summaries carry the checkpoint again.
     await eventually(async () => {
       const s = (await (await openHostSummaries(h.api.jetstream())).get(hostIds[0]!))?.summary as HostSummary | undefined;
       return s !== undefined && s.findingsPublishedThrough > 0;
     });
+    await projector.stop();
+  });
+});
+
+describe('a run that died in the middle of publishing findings', () => {
+  it('publishes again exactly the findings that did not get out, and none that did', async () => {
+    // The findings stream as that run left it: every finding but the last three of the host with the
+    // most, written exactly as the projector writes them (same subject, Msg-Id and position header).
+    const jsm = await h.admin.jetstreamManager();
+    const { state } = await jsm.streams.info(FINDINGS_STREAM);
+    const messages: StoredMsg[] = [];
+    for (let seq = state.first_seq; seq <= state.last_seq; seq++) messages.push(await jsm.streams.getMessage(FINDINGS_STREAM, { seq }));
+    const counts = new Map<string, number>();
+    for (const m of messages) counts.set(m.subject, (counts.get(m.subject) ?? 0) + 1);
+    const [subject] = [...counts].sort((a, b) => b[1] - a[1])[0]!;
+    const lost = new Set(messages.filter((m) => m.subject === subject).slice(-3));
+    expect(lost.size).toBe(3);
+    await jsm.streams.delete(FINDINGS_STREAM);
+    await ensureStreams(jsm, { partitions: PARTITIONS, storage: 'memory' });
+    for (const m of messages) if (!lost.has(m)) await h.admin.jetstream().publish(m.subject, m.data, { msgID: m.header.get('Nats-Msg-Id'), headers: m.header });
+    await forgetSummaries(h.admin);
+
+    const { projector } = await h.projector();
+    await projector.start();
+    await projector.whenReady();
+    expect(projector.status().findings).toEqual({ stored: lost.size, duplicate: 0, suppressed: expected.size - lost.size });
+    const after = await h.findings();
+    expect(after.length).toBe(expected.size);
+    expect(new Set(after.map((m) => m.msgId))).toEqual(new Set(expected.keys()));
+    expect(after.slice(-3).map((m) => m.msgId)).toEqual([...lost].map((m) => m.header.get('Nats-Msg-Id')));
     await projector.stop();
   });
 });

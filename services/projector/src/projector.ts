@@ -1,12 +1,12 @@
 import type { Finding } from '@lockline/audit';
 import type { HostSummaries } from '@lockline/bus';
-import { encodeJson, openHostSummaries, partitionOf, queryWildcard } from '@lockline/bus';
+import { FINDINGS_STREAM, encodeJson, lastMessageOn, openHostSummaries, partitionOf, queryWildcard } from '@lockline/bus';
 import type { HostEvent } from '@lockline/events';
 import { findingsSubject, isValidId } from '@lockline/events';
 import type { EventStore, RecordedEvent, Subscription } from '@lockline/eventstore';
 import type { ProjectionOptions } from '@lockline/projection';
 import type { Logger, Registry } from '@lockline/runtime';
-import type { JetStreamClient, Msg, NatsConnection, NatsError, Subscription as NatsSubscription } from 'nats';
+import { headers as natsHeaders, type JetStreamClient, type Msg, type NatsConnection, type NatsError, type Subscription as NatsSubscription } from 'nats';
 import type { ProjectorConfig } from './config.js';
 import { HostEntry } from './hostEntry.js';
 import type { HostSummary } from './hostSummary.js';
@@ -60,6 +60,8 @@ const MAX_BATCH = 1000;
 /** Findings or summary writes awaiting their ack at once. */
 const MAX_IN_FLIGHT = 256;
 const PUBLISH_TIMEOUT_MS = 5000;
+/** On every finding message: the store position of the event that raised it. */
+export const FINDING_POSITION_HEADER = 'Lockline-Position';
 /** How long stop() waits for the last summaries. */
 const FINAL_FLUSH_MS = 5000;
 /** The queue group every copy answers queries in: copies of the same partition share the load. */
@@ -189,27 +191,50 @@ export function build(config: ProjectorConfig, deps: ProjectorDeps): Projector {
   /** A host this run has not met: what a previous run wrote about it decides which findings are already out. */
   async function meet(hostId: string, partition: number): Promise<void> {
     const got = await retrying('read host summary', () => summaries!.get(hostId));
+    // The summary may lag the findings by up to an interval (a run killed in between): the findings
+    // stream itself says what got out, since one host's findings are published one at a time, in order.
+    const last = await retrying('read the last finding', () => lastMessageOn(js!, FINDINGS_STREAM, findingsSubject(hostId)));
     const entry = new HostEntry(hostId, partition, projection, now());
     if (got !== undefined) {
       const progress = storedProgressOf(got.summary);
       entry.stored = progress;
       entry.findingsPublishedThrough = progress.findingsPublishedThrough;
     }
+    const position = Number(last?.header(FINDING_POSITION_HEADER));
+    const msgId = last?.header('Nats-Msg-Id');
+    if (Number.isSafeInteger(position) && msgId !== undefined && position > entry.findingsPublishedThrough) entry.lastPublishedFinding = { position, msgId, passed: false };
     hosts.set(hostId, entry);
   }
 
   interface Outgoing {
     readonly finding: Finding;
     readonly msgId: string;
+    readonly position: number;
   }
 
+  async function publishOne({ finding, msgId, position }: Outgoing): Promise<void> {
+    const h = natsHeaders();
+    h.set(FINDING_POSITION_HEADER, String(position));
+    const ack = await retrying('publish finding', () => js!.publish(findingsSubject(finding.hostId), encodeJson(finding), { msgID: msgId, headers: h, timeout: PUBLISH_TIMEOUT_MS }));
+    const outcome = ack.duplicate ? 'duplicate' : 'stored';
+    counts[outcome]++;
+    metrics.findingsPublished.inc({ outcome });
+    log.debug({ hostId: finding.hostId, bootId: finding.bootId, seq: finding.seq, code: finding.code, msgId, duplicate: ack.duplicate }, 'finding published');
+  }
+
+  /**
+   * Hosts in parallel, each host's findings one at a time in fold order: then the last finding on a
+   * host's subject marks everything before it as published (see meet).
+   */
   async function publishFindings(out: readonly Outgoing[]): Promise<void> {
-    await inChunks(out, MAX_IN_FLIGHT, async ({ finding, msgId }) => {
-      const ack = await retrying('publish finding', () => js!.publish(findingsSubject(finding.hostId), encodeJson(finding), { msgID: msgId, timeout: PUBLISH_TIMEOUT_MS }));
-      const outcome = ack.duplicate ? 'duplicate' : 'stored';
-      counts[outcome]++;
-      metrics.findingsPublished.inc({ outcome });
-      log.debug({ hostId: finding.hostId, bootId: finding.bootId, seq: finding.seq, code: finding.code, msgId, duplicate: ack.duplicate }, 'finding published');
+    const byHost = new Map<string, Outgoing[]>();
+    for (const o of out) {
+      const list = byHost.get(o.finding.hostId);
+      if (list === undefined) byHost.set(o.finding.hostId, [o]);
+      else list.push(o);
+    }
+    await inChunks([...byHost.values()], MAX_IN_FLIGHT, async (list) => {
+      for (const o of list) await publishOne(o);
     });
   }
 
@@ -254,12 +279,12 @@ export function build(config: ProjectorConfig, deps: ProjectorDeps): Projector {
         // Every finding takes its id, published or not: the occurrence count must replay the same.
         const msgId = entry.findingMsgId(r.p, finding);
         metrics.findings.inc({ code: finding.code });
-        if (entry.stored !== undefined && rec.position <= entry.stored.findingsPublishedThrough) {
+        if (entry.publishedBefore(rec.position, msgId)) {
           counts.suppressed++;
           metrics.findingsPublished.inc({ outcome: 'suppressed' });
           continue;
         }
-        out.push({ finding, msgId });
+        out.push({ finding, msgId, position: rec.position });
       }
     }
     eventsFolded += folded;
