@@ -14,9 +14,11 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const benchDir = join(root, 'test', 'bench');
 const usage = 'usage: npm run bench -- NAME [args]   (runs test/bench/NAME.ts)';
 
+/** What the benchmarks share (support.ts) is not a benchmark. */
+const notBenchmarks = new Set(['support.ts']);
 const available = existsSync(benchDir)
   ? readdirSync(benchDir)
-      .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !notBenchmarks.has(f))
       .map((f) => f.slice(0, -'.ts'.length))
       .sort()
   : [];

@@ -24,14 +24,12 @@
  * The machine may be shared: the CPU time other processes used during each section is read from
  * /proc/stat and printed, so a noisy figure can be told from a slow one.
  */
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { availableParallelism, cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 import { PAGE_SIZE, PROFILES, applyOp, cloneHostState, createHost, processReport } from '@lockline/kernel';
 import type { HostState, ImageLayout, MapFlagName, MclFlagName, Op, OpResult, ProfileName, Prot } from '@lockline/kernel';
+import { cpuArg, fmt, isCpuArg, loadNote, median, mulberry32, otherLoad, parseArgs, pct, pinToOneCpu, requireGc, row, verdict } from './support.js';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -39,49 +37,28 @@ import type { HostState, ImageLayout, MapFlagName, MclFlagName, Op, OpResult, Pr
 const AIM_OPS_PER_SEC = 2_000_000;
 const AIM_BYTES_PER_PROCESS = 2048;
 
-const args = new Map(
-  process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k ?? '', v ?? ''];
-  }),
-);
+const { args, unknown } = parseArgs(['seconds', 'only', 'profile', 'cpu']);
 const SECONDS = Number(args.get('seconds') ?? 2);
 const ONLY = new Set((args.get('only') ?? 'a,b,c').split(','));
 const PROFILE_LIST: readonly ProfileName[] = PROFILES.filter((p) => (args.get('profile') ?? p) === p);
-const CPU = args.get('cpu') ?? String(cpus().length - 1); // the last CPU: CPU 0 takes more interrupts
-const known = new Set(['seconds', 'only', 'profile', 'cpu']);
+const CPU = cpuArg(args);
 if (
   !(SECONDS > 0) ||
   [...ONLY].some((p) => !['a', 'b', 'c'].includes(p)) ||
   PROFILE_LIST.length === 0 ||
-  !(CPU === 'all' || (/^\d+$/.test(CPU) && Number(CPU) < cpus().length)) ||
-  [...args.keys()].some((k) => !known.has(k))
+  !isCpuArg(CPU) ||
+  unknown.length > 0
 ) {
   console.error(`usage: npm run bench -- kernel [--seconds=N] [--only=a,b,c] [--profile=${PROFILES.join('|')}] [--cpu=N|all]`);
   process.exit(2);
 }
 
-// One core: unless this process is already confined to one CPU, run again under taskset.
-if (CPU !== 'all' && availableParallelism() > 1) {
-  const argv = [process.execPath, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
-  const pinned = spawnSync('taskset', ['-c', CPU, ...argv], { stdio: 'inherit' });
-  if (!pinned.error) process.exit(pinned.status ?? 1);
-  console.error(`taskset could not run (${pinned.error.message}): measuring unpinned`);
-}
-const CORES_NOTE =
-  availableParallelism() === 1
-    ? `pinned to one CPU (${CPU === 'all' ? 'by the caller' : `CPU ${CPU}, taskset`}) of ${cpus().length}`
-    : `NOT pinned: V8's GC helpers may use ${availableParallelism() - 1} more CPU(s)`;
+const CORES_NOTE = pinToOneCpu(CPU);
 /** Rounds are short enough that ≥ SECONDS of timing is several of them; the median is reported. */
 const MIN_ROUNDS = 5;
 const MAX_ROUNDS = 40;
 
-const gcOrUndefined = globalThis.gc;
-if (!gcOrUndefined) {
-  console.error('global.gc is missing: run with --expose-gc (npm run bench -- kernel does)');
-  process.exit(2);
-}
-const gc: () => void = gcOrUndefined;
+const gc = requireGc('kernel');
 
 const PAGE = PAGE_SIZE;
 const ANON: readonly MapFlagName[] = ['MAP_PRIVATE', 'MAP_ANONYMOUS'];
@@ -114,19 +91,7 @@ const MLOCKALL_MODERN: readonly (readonly MclFlagName[])[] = [
 ];
 
 // ---------------------------------------------------------------------------------------------
-// Deterministic randomness (no Math.random: the same seed must give the same workload every run)
-
-/** mulberry32: a tiny 32-bit PRNG, plenty for choosing operations. Returns floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Deterministic randomness (mulberry32: the same seed gives the same workload every run)
 
 class Rng {
   private readonly next: () => number;
@@ -578,10 +543,8 @@ function timeRounds(initial: HostState, w: Workload): Throughput {
     elapsed += ms;
   }
   rates.sort((a, b) => a - b);
-  const mid = rates.length >> 1;
-  const median = rates.length % 2 ? rates[mid]! : (rates[mid - 1]! + rates[mid]!) / 2;
   return {
-    median,
+    median: median(rates),
     min: rates[0]!,
     max: rates[rates.length - 1]!,
     rounds: rates.length,
@@ -655,54 +618,7 @@ function bytesPerTask(profile: ProfileName, kind: 'fork' | 'thread'): Memory {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Other load on the machine
-
-/** CPU time (ms) the whole machine spent busy so far (Linux /proc/stat, USER_HZ = 100); null elsewhere. */
-function machineBusyMs(): number | null {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal: everything but idle and iowait (steal is time
-    // the hypervisor gave to someone else: lost to us all the same)
-    const busy = f.slice(0, 8).reduce((sum, v, i) => (i === 3 || i === 4 ? sum : sum + v), 0);
-    return busy * 10;
-  } catch {
-    return null;
-  }
-}
-
-/** Start a window; its end returns the cores' worth of CPU other processes used meanwhile. */
-function otherLoad(): () => number | null {
-  const busy0 = machineBusyMs();
-  const own0 = process.cpuUsage();
-  const t0 = performance.now();
-  return () => {
-    const busy1 = machineBusyMs();
-    if (busy0 === null || busy1 === null) return null;
-    const own = process.cpuUsage(own0); // this process, all its threads (GC helpers included)
-    const others = busy1 - busy0 - (own.user + own.system) / 1000;
-    return Math.max(0, others) / (performance.now() - t0);
-  };
-}
-
-function loadNote(cores: number | null): string {
-  if (cores === null) return '  (other load: unknown off Linux)';
-  const note = `  other processes used ${cores.toFixed(2)} cores meanwhile`;
-  return cores > 0.1 ? `${note} — the machine was busy: these figures are low, rerun when it is quiet` : note;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Output
-
-function fmt(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
-}
-function pct(f: number, digits = 1): string {
-  return `${(f * 100).toFixed(digits)}%`;
-}
-function row(cells: readonly string[], widths: readonly number[]): string {
-  return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-}
-const verdict = (ok: boolean): string => (ok ? 'PASS' : 'MISS');
 
 function throughputTable(title: string, results: Record<string, Throughput>): void {
   const widths = [24, 12, 25, 7, 7, 22];
@@ -752,7 +668,7 @@ if (ONLY.has('a')) {
   const forks = Object.entries(results).map(([p, r]) => `${p} ${r.forkMicros.toFixed(2)} µs`);
   console.log(`  fork of a ~20-VMA process alone: ${forks.join(', ')}`);
   const cores = load();
-  console.log(loadNote(cores) + '\n');
+  console.log(`  ${loadNote(cores)}\n`);
   result.mixed = { ...results, otherLoadCores: cores };
 }
 
@@ -776,7 +692,7 @@ if (ONLY.has('b')) {
   const forks = Object.entries(results).map(([p, r]) => `${p} ${r.forkMicros.toFixed(2)} µs`);
   console.log(`  fork of a ~1,000-VMA process alone: ${forks.join(', ')}`);
   const cores = load();
-  console.log(loadNote(cores) + '\n');
+  console.log(`  ${loadNote(cores)}\n`);
   result.manyVmas = { ...results, otherLoadCores: cores };
 }
 

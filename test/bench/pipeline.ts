@@ -77,20 +77,15 @@ import { freePort, natsServerBinary, startNatsServer, type NatsServer } from '@l
 import { eventsSubject, hostStreamName } from '@lockline/events';
 import { HostStream, type Batch } from '@lockline/host-sim';
 import { createSimHost, fleetHostId, parseFaults } from '@lockline/sim';
+import { fmt, loadNote, machineBusyMs, median, parseArgs, positiveInt, row, say, verdict } from './support.js';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
 
 const SELF = fileURLToPath(import.meta.url);
 const REPO = resolve(dirname(SELF), '../..');
-const args = new Map(
-  process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k ?? '', v ?? ''];
-  }),
-);
+const { args, unknown } = parseArgs(['seconds', 'hosts', 'rate', 'limit-events', 'rounds', 'probe-hosts', 'sample', 'only', 'cpu-prof', 'role']);
 const ROLE = args.get('role');
-const known = new Set(['seconds', 'hosts', 'rate', 'limit-events', 'rounds', 'probe-hosts', 'sample', 'only', 'cpu-prof', 'role']);
 const SECONDS = Number(args.get('seconds') ?? 20);
 const RATE = Number(args.get('rate') ?? 0);
 const HOSTS = Number(args.get('hosts') ?? 8);
@@ -101,20 +96,19 @@ const SAMPLE = Number(args.get('sample') ?? 100);
 const ONLY = new Set((args.get('only') ?? 'a,b').split(','));
 /** Services to run under `node --cpu-prof` in (b) (diagnosis: the profiler slows them down). */
 const CPU_PROF = new Set((args.get('cpu-prof') ?? '').split(',').filter((x) => x !== ''));
-const positive = (n: number): boolean => Number.isSafeInteger(n) && n > 0;
 if (
   ROLE === undefined &&
   (!(Number.isFinite(SECONDS) && SECONDS >= 1) ||
-    !positive(HOSTS) ||
+    !positiveInt(HOSTS) ||
     HOSTS > 999 ||
     !(Number.isSafeInteger(RATE) && RATE >= 0) ||
-    !positive(LIMIT_EVENTS) ||
-    !positive(ROUNDS) ||
-    !positive(PROBE_HOSTS) ||
-    !positive(SAMPLE) ||
+    !positiveInt(LIMIT_EVENTS) ||
+    !positiveInt(ROUNDS) ||
+    !positiveInt(PROBE_HOSTS) ||
+    !positiveInt(SAMPLE) ||
     [...ONLY].some((p) => !['a', 'b'].includes(p)) ||
     [...CPU_PROF].some((p) => !['ingest', 'projector', 'host-sim'].includes(p)) ||
-    [...args.keys()].some((k) => !known.has(k)))
+    unknown.length > 0)
 ) {
   console.error('usage: npm run bench -- pipeline [--seconds=N] [--hosts=N] [--rate=N] [--limit-events=N] [--rounds=N] [--probe-hosts=N] [--sample=N] [--only=a,b] [--cpu-prof=ingest,projector,host-sim]');
   process.exit(2);
@@ -151,18 +145,7 @@ const hostIdsOf = (n: number): string[] => Array.from({ length: n }, (_, i) => f
 // ---------------------------------------------------------------------------------------------
 // Output and measuring helpers
 
-const say = (line = ''): void => void process.stdout.write(`${line}\n`);
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const ms1 = (n: number): string => `${n.toFixed(1)} ms`;
-const verdict = (ok: boolean): string => (ok ? 'PASS' : 'MISS');
-function row(cells: readonly string[], widths: readonly number[]): string {
-  return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-}
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 /** Nearest-rank percentile of sorted values. */
 const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 
@@ -177,16 +160,6 @@ function processCpuMs(pid: number | undefined): number | null {
     // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(f[11]) + Number(f[12])) * 10;
-  } catch {
-    return null;
-  }
-}
-
-/** CPU ms the whole machine spent busy so far (/proc/stat: all but idle and iowait); null off Linux. */
-function machineBusyMs(): number | null {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    return f.slice(0, 8).reduce((sum, v, i) => (i === 3 || i === 4 ? sum : sum + v), 0) * 10;
   } catch {
     return null;
   }
@@ -228,12 +201,6 @@ function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): CpuUse {
   cores.bench = (b.bench - a.bench) / ms;
   const machine = a.machine === null || b.machine === null ? null : b.machine - a.machine;
   return { seconds: ms / 1000, cores, others: machine === null ? null : Math.max(0, machine - ours) / ms, machine: machine === null ? null : machine / ms };
-}
-
-function loadNote(cores: number | null): string {
-  if (cores === null) return 'other processes: unknown off Linux';
-  const note = `other processes used ${cores.toFixed(2)} cores meanwhile`;
-  return cores > 0.1 ? `${note} — the machine was busy: these figures are low, rerun when it is quiet` : note;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -452,9 +419,11 @@ async function limit(): Promise<Record<string, unknown>> {
       ['publisher', publisher.pid],
       ['consumer', consumer.pid],
     ]);
-    const freshStream = async (): Promise<void> => {
+    // The publish and consume-alone phases read one stream twice (two consumers in turn): they keep
+    // acked batches. The concurrent phase — the limit — runs on the pipeline's own work queue.
+    const freshStream = async (keepAckedEvents: boolean): Promise<void> => {
       await jsm.streams.delete(EVENTS_STREAM).catch(() => undefined);
-      await ensureStreams(jsm, { partitions: 1 });
+      await ensureStreams(jsm, { partitions: 1, keepAckedEvents });
       await ensureIngestConsumers(jsm, 1);
     };
     const freshConsumer = async (): Promise<void> => {
@@ -477,7 +446,7 @@ async function limit(): Promise<Record<string, unknown>> {
     // up to 40% slower without it).
     for (let round = -1; round < ROUNDS; round++) {
       warmUp = round < 0;
-      await freshStream();
+      await freshStream(true);
       let c0 = cpuSnapshot(pids);
       const p = await publisher.send<PublishReply>({ cmd: 'publish' });
       record('publish', (p.t1 - p.t0) / 1000, cpuBetween(c0, cpuSnapshot(pids)));
@@ -491,7 +460,7 @@ async function limit(): Promise<Record<string, unknown>> {
         record(confirm ? 'consumeConfirmed' : 'consumeAcked', (c.t1 - c.t0) / 1000, cpuBetween(c0, cpuSnapshot(pids)));
       }
 
-      await freshStream();
+      await freshStream(false);
       await consumer.send({ cmd: 'consume', messages: gen.messages, confirm: true }); // pulling, the stream empty
       c0 = cpuSnapshot(pids);
       const [pc, cc] = await Promise.all([publisher.send<PublishReply>({ cmd: 'publish' }), consumer.next<ConsumeReply>()]);

@@ -47,9 +47,8 @@
  * Options: --events=N (default 1,000,000), --hosts=N (default 100), --rounds=N (default 3),
  * --population=HxP[,HxP…] (default 1000x100,1x100000), --only=a,b,c,d,e,f, --seed=N, --cpu=N|all.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
@@ -61,6 +60,7 @@ import { PAGE, type ImageLayout, type MapFlagName, type Mm, type Op } from '@loc
 import { FleetProjection } from '@lockline/projection';
 import { recordHost } from '@lockline/projection/testing';
 import { simulateFleet } from '@lockline/sim';
+import { cpuArg, fmt, isCpuArg, loadNote, mulberry32, otherLoad, parseArgs, pct, pinToOneCpu, positiveInt, requireGc, row, say, verdict } from './support.js';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -68,24 +68,17 @@ import { simulateFleet } from '@lockline/sim';
 const AIM_EVENTS_PER_SEC = 500_000;
 const AIM_BYTES_PER_PROCESS = 1024;
 
-const args = new Map(
-  process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k ?? '', v ?? ''];
-  }),
-);
-const known = new Set(['events', 'hosts', 'rounds', 'population', 'only', 'seed', 'cpu']);
+const { args, unknown } = parseArgs(['events', 'hosts', 'rounds', 'population', 'only', 'seed', 'cpu']);
 const EVENTS = Number(args.get('events') ?? 1_000_000);
 const HOSTS = Number(args.get('hosts') ?? 100);
 const ROUNDS = Number(args.get('rounds') ?? 3);
 const SEED = Number(args.get('seed') ?? 1);
 const ONLY = new Set((args.get('only') ?? 'a,b,c,d,e,f').split(','));
-const CPU = args.get('cpu') ?? String(cpus().length - 1); // the last CPU: CPU 0 takes more interrupts
+const CPU = cpuArg(args);
 const POPULATIONS = (args.get('population') ?? '1000x100,1x100000').split(',').map((s) => {
   const [h, p] = s.split('x').map(Number);
   return { hosts: h ?? NaN, processes: p ?? NaN };
 });
-const positiveInt = (n: number): boolean => Number.isSafeInteger(n) && n > 0;
 if (
   !positiveInt(EVENTS) ||
   !(positiveInt(HOSTS) && HOSTS <= 100_000) ||
@@ -93,93 +86,19 @@ if (
   !Number.isSafeInteger(SEED) ||
   [...ONLY].some((p) => !['a', 'b', 'c', 'd', 'e', 'f'].includes(p)) ||
   POPULATIONS.some((p) => !positiveInt(p.hosts) || !positiveInt(p.processes) || p.processes > 4_000_000) ||
-  !(CPU === 'all' || (/^\d+$/.test(CPU) && Number(CPU) < cpus().length)) ||
-  [...args.keys()].some((k) => !known.has(k))
+  !isCpuArg(CPU) ||
+  unknown.length > 0
 ) {
   console.error('usage: npm run bench -- replay [--events=N] [--hosts=N] [--rounds=N] [--population=HxP[,HxP…]] [--only=a,b,c,d,e,f] [--seed=N] [--cpu=N|all]');
   process.exit(2);
 }
 
-// One core: unless this process is already confined to one CPU, run again under taskset.
-if (CPU !== 'all' && availableParallelism() > 1) {
-  const argv = [process.execPath, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
-  const pinned = spawnSync('taskset', ['-c', CPU, ...argv], { stdio: 'inherit' });
-  if (!pinned.error) process.exit(pinned.status ?? 1);
-  console.error(`taskset could not run (${pinned.error.message}): measuring unpinned`);
-}
-const CORES_NOTE =
-  availableParallelism() === 1
-    ? `pinned to one CPU (${CPU === 'all' ? 'by the caller' : `CPU ${CPU}, taskset`}) of ${cpus().length}`
-    : `NOT pinned: V8's GC helpers may use ${availableParallelism() - 1} more CPU(s)`;
-
-const gcOrUndefined = globalThis.gc;
-if (!gcOrUndefined) {
-  console.error('global.gc is missing: run with --expose-gc (npm run bench -- replay does)');
-  process.exit(2);
-}
-const gc: () => void = gcOrUndefined;
+const CORES_NOTE = pinToOneCpu(CPU);
+const gc = requireGc('replay');
 
 /** Batches of one host boot's events, as an ingest or `lockline import` appends them. */
 const MIN_BATCH = 100;
 const MAX_BATCH = 500;
-
-// ---------------------------------------------------------------------------------------------
-// Output helpers
-
-const say = (line = ''): void => void process.stdout.write(`${line}\n`);
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-const pct = (f: number, digits = 1): string => `${(f * 100).toFixed(digits)}%`;
-const verdict = (ok: boolean): string => (ok ? 'PASS' : 'MISS');
-function row(cells: readonly string[], widths: readonly number[]): string {
-  return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-}
-
-/** mulberry32: batch sizes only (the events come from the simulator's own seeded streams). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Other load on the machine (as in kernel.ts)
-
-/** CPU time (ms) the whole machine spent busy so far (Linux /proc/stat, USER_HZ = 100); null elsewhere. */
-function machineBusyMs(): number | null {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal: everything but idle and iowait
-    const busy = f.slice(0, 8).reduce((sum, v, i) => (i === 3 || i === 4 ? sum : sum + v), 0);
-    return busy * 10;
-  } catch {
-    return null;
-  }
-}
-
-/** Start a window; its end returns the cores' worth of CPU other processes used meanwhile. */
-function otherLoad(): () => number | null {
-  const busy0 = machineBusyMs();
-  const own0 = process.cpuUsage();
-  const t0 = performance.now();
-  return () => {
-    const busy1 = machineBusyMs();
-    if (busy0 === null || busy1 === null) return null;
-    const own = process.cpuUsage(own0); // this process, all its threads (GC helpers included)
-    const others = busy1 - busy0 - (own.user + own.system) / 1000;
-    return Math.max(0, others) / (performance.now() - t0);
-  };
-}
-
-function loadNote(cores: number | null): string {
-  if (cores === null) return '  (other load: unknown off Linux)';
-  const note = `  other processes used ${cores.toFixed(2)} cores meanwhile`;
-  return cores > 0.1 ? `${note} — the machine was busy: these figures are low, rerun when it is quiet` : note;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Setup: simulate, append
@@ -203,7 +122,7 @@ interface StreamBuffer {
 
 /** Streams the simulator's records into the store, one host boot per stream, in batches. */
 async function simulateAndAppend(store: EventStore): Promise<Setup> {
-  const rnd = mulberry32(SEED ^ 0x5eed);
+  const rnd = mulberry32(SEED ^ 0x5eed); // batch sizes only: the events come from the simulator's own seeded streams
   const size = (): number => MIN_BATCH + Math.floor(rnd() * (MAX_BATCH - MIN_BATCH + 1));
   const buffers = new Map<string, StreamBuffer>();
   const types = new Map<string, number>();
@@ -742,7 +661,7 @@ async function storeSections(): Promise<void> {
     );
     say(`  mix: ${mix}, …`);
     const setupLoad = load();
-    say(loadNote(setupLoad));
+    say(`  ${loadNote(setupLoad)}`);
     result.setup = { ...setup, types: Object.fromEntries(setup.types), fileBytes, walBytesBeforeClose: walBytes, otherLoadCores: setupLoad };
     const parses = await countParses(store);
     result.parses = parses;
@@ -795,7 +714,7 @@ async function storeSections(): Promise<void> {
       if (b !== undefined && d !== undefined) say(`  validating on read (zod) would add ${(d - b).toFixed(2)} µs/event: ${pct((d - b) / b, 0)} more time`);
       const ref = same.reference;
       if (ref) say(`  every fold: ${fmt(ref.boots)} boots, ${fmt(ref.applied)} events applied, ${fmt(ref.live)} live tasks, ${fmt(ref.findings)} findings, ${ref.setAside} set aside`);
-      say(loadNote(readLoad) + (foldLoad !== null ? ` (during (c): ${foldLoad.toFixed(2)})` : ''));
+      say(`  ${loadNote(readLoad)}${foldLoad !== null ? ` (during (c): ${foldLoad.toFixed(2)})` : ''}`);
       say();
       result.replay = { ...figures, fingerprint: ref, otherLoadCores: readLoad, otherLoadCoresDuringFoldOnly: foldLoad };
     }
@@ -821,7 +740,7 @@ function populationSections(): void {
       b,
     );
     const cores = load();
-    say(loadNote(cores));
+    say(`  ${loadNote(cores)}`);
     say();
     out.push({ hosts, processes, ...b, otherLoadCores: cores });
   }

@@ -22,7 +22,7 @@
  * Options: --events=N (default 1,000,000), --emmett-events=N (default and at most: the same), --only=a,b,c,d,e.
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -31,25 +31,20 @@ import Database from 'better-sqlite3';
 import { buildEvent, hostStreamName, type EventBody, type HostEvent } from '@lockline/events';
 import { readAllPages, type EventStore, type NewEvent } from '@lockline/eventstore';
 import { openSqliteEventStore, type SqliteEventStoreOptions } from '@lockline/eventstore/sqlite';
+import { fmt, mulberry32, otherLoad, parseArgs, positiveInt, say } from './support.js';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
 
-const args = new Map(
-  process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k ?? '', v ?? ''];
-  }),
-);
-const known = new Set(['events', 'emmett-events', 'only']);
+const { args, unknown } = parseArgs(['events', 'emmett-events', 'only']);
 const EVENTS = Number(args.get('events') ?? 1_000_000);
 const EMMETT_EVENTS = Math.min(EVENTS, Number(args.get('emmett-events') ?? EVENTS));
 const ONLY = new Set((args.get('only') ?? 'a,b,c,d,e').split(','));
 if (
-  !(Number.isSafeInteger(EVENTS) && EVENTS > 0) ||
-  !(Number.isSafeInteger(EMMETT_EVENTS) && EMMETT_EVENTS > 0) ||
+  !positiveInt(EVENTS) ||
+  !positiveInt(EMMETT_EVENTS) ||
   [...ONLY].some((p) => !['a', 'b', 'c', 'd', 'e'].includes(p)) ||
-  [...args.keys()].some((k) => !known.has(k))
+  unknown.length > 0
 ) {
   console.error('usage: npm run bench -- store [--events=N] [--emmett-events=N] [--only=a,b,c,d,e]');
   process.exit(2);
@@ -62,18 +57,7 @@ const AIM_APPEND = 150_000;
 const AIM_REPLAY = 500_000;
 
 // ---------------------------------------------------------------------------------------------
-// The workload (seeded: the same batches every run)
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The workload (seeded with mulberry32: the same batches every run)
 
 interface Batch {
   readonly host: number;
@@ -127,32 +111,21 @@ function workload(total: number): Batch[] {
 // ---------------------------------------------------------------------------------------------
 // Measuring
 
-/** CPU time (s) every process on the machine used, from /proc/stat; ours is subtracted by the caller. */
-function machineCpuSeconds(): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
-  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line.split(/\s+/).slice(1).map(Number);
-  return (user + nice + system + irq + softirq + steal) / 100;
-}
-
 interface Measured {
   readonly seconds: number;
-  /** CPU seconds other processes used meanwhile. */
+  /** CPU seconds other processes used meanwhile (NaN off Linux, where /proc/stat does not tell). */
   readonly others: number;
 }
 
 async function measure(work: () => Promise<void>): Promise<Measured> {
   globalThis.gc?.();
-  const machine0 = machineCpuSeconds();
-  const own0 = process.cpuUsage();
+  const load = otherLoad();
   const t0 = performance.now();
   await work();
   const seconds = (performance.now() - t0) / 1000;
-  const own = process.cpuUsage(own0);
-  const others = Math.max(0, machineCpuSeconds() - machine0 - (own.user + own.system) / 1e6);
-  return { seconds, others };
+  return { seconds, others: (load() ?? NaN) * seconds };
 }
 
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const rate = (events: number, m: Measured): string => `${fmt(events / m.seconds).padStart(9)} events/s  (${m.seconds.toFixed(2)} s; ${m.others.toFixed(1)} CPU-s outside this process)`;
 const mb = (path: string): string => `${(statSync(path).size / 1e6).toFixed(0)} MB`;
 
@@ -194,7 +167,6 @@ async function replay(store: EventStore, pageSize: number): Promise<number> {
 // Main
 
 const dir = mkdtempSync(join(tmpdir(), 'lockline-bench-store-'));
-const say = (line = ''): void => void process.stdout.write(`${line}\n`);
 const verdict = (value: number, aim: number): string => (value >= aim ? `meets the aim of ≥ ${fmt(aim)}/s` : `BELOW the aim of ${fmt(aim)}/s`);
 const median = <T extends Measured>(xs: readonly T[]): T => [...xs].sort((x, y) => x.seconds - y.seconds)[Math.floor(xs.length / 2)] as T;
 const ROUNDS = 3;

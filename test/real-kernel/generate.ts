@@ -13,6 +13,8 @@
  * the mmap case for why they are never grown).
  */
 import type { InitialProcess, MadviceName, MapFlagName, MclFlagName, OpName, Scenario, ScenarioStep } from '@lockline/kernel';
+// The benchmarks' PRNG: the same seed gives the same scenario, as it gives them the same workload.
+import { mulberry32 } from '../bench/support.js';
 
 const P = 4096;
 export const WINDOW = 0x20000000;
@@ -21,18 +23,6 @@ const HINTS = 0x30000000;
 const MIB = 1024 * 1024;
 /** The machine's RLIMIT_MEMLOCK hard limit cannot be raised (no CAP_SYS_RESOURCE): stay below it. */
 const HARD_MAX = 8 * MIB;
-
-/** mulberry32: a small, fast, well-distributed 32-bit PRNG; returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rng {
   private readonly next: () => number;

@@ -19,8 +19,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runScenario, type RunReport, type Scenario, type ScenarioStep } from '@lockline/kernel';
+import { mulberry32 } from '../bench/support.js';
 import { compareRuns, describeMismatches, toModelScenario, type Comparison } from './compare.js';
-import { generateSequence, minimize, mulberry32 } from './generate.js';
+import { generateSequence, minimize } from './generate.js';
 import { checkExpectations, checkObserved } from './observed.js';
 import {
   buildHelper,
