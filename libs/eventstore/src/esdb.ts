@@ -22,6 +22,7 @@ import {
   type ResolvedEvent,
 } from '@eventstore/db-client';
 import { checkAppendArguments, checkMaxCount, checkReadAllOptions, checkReadStreamOptions } from './appendDecision.js';
+import { batchSubscription } from './batchSubscription.js';
 import { DEFAULT_MAX_BATCH } from './catchUpSubscription.js';
 import { ExpectedRevisionConflict, InvalidStoreUrl, StoreUnavailable } from './errors.js';
 import type {
@@ -315,7 +316,6 @@ function esdbSubscription(
   handler: BatchHandler,
   onEnd: (s: Subscription) => void,
 ): Subscription {
-  let checkpoint = after;
   /** The position of the last event queued: the server starts after `after`, and this check keeps
    * a repeat out whatever it does. */
   let lastQueued = after;
@@ -346,32 +346,26 @@ function esdbSubscription(
     poke();
   });
 
-  const run = async (): Promise<void> => {
-    for (;;) {
-      if (stopping) return;
-      if (queue.length > 0) {
-        const batch = queue.splice(0, maxBatch);
-        if (native.isPaused() && queue.length < maxBatch) native.resume();
-        await handler(batch);
-        checkpoint = (batch[batch.length - 1] as RecordedEvent).position;
-        continue;
-      }
-      if (failure !== undefined) throw failure;
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
-  };
-  const done = run().finally(() => native.unsubscribe().catch(() => undefined));
-  const subscription: Subscription = {
-    stop: async () => {
-      stopping = true;
-      poke();
-      await done.catch(() => undefined);
+  return batchSubscription(
+    after,
+    {
+      next: () => {
+        if (queue.length > 0) {
+          const batch = queue.splice(0, maxBatch);
+          if (native.isPaused() && queue.length < maxBatch) native.resume();
+          return batch;
+        }
+        if (failure !== undefined) throw failure;
+        return [];
+      },
+      wait: () => new Promise<void>((resolve) => (wake = resolve)),
+      interrupt: () => {
+        stopping = true;
+        poke();
+      },
+      close: () => native.unsubscribe().catch(() => undefined),
     },
-    done,
-    get checkpoint() {
-      return checkpoint;
-    },
-  };
-  done.catch(() => undefined).finally(() => onEnd(subscription));
-  return subscription;
+    handler,
+    onEnd,
+  );
 }

@@ -1,19 +1,6 @@
 // The port: what every adapter implements. Adapters are subpath exports (./sqlite, ./esdb, ./memory)
 // and openEventStore imports the one a URL names; nothing here imports a driver.
-export type {
-  ActualRevision,
-  AppendResult,
-  BatchHandler,
-  EventStore,
-  ExpectedRevision,
-  NewEvent,
-  ReadAllOptions,
-  ReadStreamOptions,
-  RecordedEvent,
-  StreamInfo,
-  SubscribeOptions,
-  Subscription,
-} from './port.js';
+export type * from './port.js';
 export { ExpectedRevisionConflict, InvalidStoreFile, InvalidStoreUrl, StoreUnavailable } from './errors.js';
 export { openEventStore } from './open.js';
 export { readAllPages, readStreamPages } from './pages.js';
