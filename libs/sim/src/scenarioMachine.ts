@@ -1,19 +1,11 @@
 import { DEFAULT_RLIMIT_MEMLOCK, applyOp, createHost, type HostState, type ImageLayout, type ProfileName, type Scenario } from '@lockline/kernel';
 import { initialProcessFromTableEntry, rlimitToWire, syscallEventBody, type EventBody, type ProcessTableEntry, type SyscallOp } from '@lockline/events';
 import { sampleCounters } from './counters.js';
+import { FactQueue, type MachineHostOptions } from './factQueue.js';
 import type { Machine, SimProcess } from './machine.js';
-import { bootedEvent } from './workloadMachine.js';
 
 /** The image the kernel model gives a scenario process that names none (addProcess's default). */
 export const DEFAULT_SCENARIO_IMAGE: ImageLayout = Object.freeze({ format: 'elf', argPages: 1, textPages: 4, dataPages: 2, bssPages: 0, vdsoPages: 1 });
-
-export interface ScenarioMachineOptions {
-  readonly profile: ProfileName;
-  readonly ramPages: number;
-  readonly hostname?: string;
-  /** A counters.sampled after every K other events; 0 for never. */
-  readonly counterSampleEvery: number;
-}
 
 /**
  * A host driven by a scenario file instead of workloads: host.booted, process.table with the
@@ -24,13 +16,12 @@ export interface ScenarioMachineOptions {
 export class ScenarioMachine implements Machine {
   readonly profile: ProfileName;
   readonly state: HostState;
-  private readonly queue: EventBody[] = [];
+  private readonly facts: FactQueue;
   private next_ = 0;
-  private sinceSample = 0;
 
   constructor(
     private readonly scenario: Scenario,
-    private readonly options: ScenarioMachineOptions,
+    options: MachineHostOptions,
   ) {
     this.profile = options.profile;
     const entries = scenario.processes.map((p): ProcessTableEntry => {
@@ -47,21 +38,11 @@ export class ScenarioMachine implements Machine {
       return entry;
     });
     this.state = createHost(options.profile, entries.map(initialProcessFromTableEntry));
-    this.queue.push(bootedEvent(options.profile, options.ramPages, options.hostname), { type: 'process.table', data: { processes: entries } });
+    this.facts = new FactQueue(options, entries);
   }
 
   next(): EventBody | undefined {
-    if (this.queue.length === 0) {
-      const every = this.options.counterSampleEvery;
-      if (every > 0 && this.sinceSample >= every && this.next_ < this.scenario.steps.length) {
-        this.sinceSample = 0;
-        return this.counters();
-      }
-      this.step();
-    }
-    const body = this.queue.shift();
-    if (body !== undefined && body.type !== 'counters.sampled') this.sinceSample++;
-    return body;
+    return this.facts.next(() => this.step(), () => this.counters(), this.next_ < this.scenario.steps.length);
   }
 
   processes(): SimProcess[] {
@@ -83,14 +64,14 @@ export class ScenarioMachine implements Machine {
       if (op.op === 'check') continue;
       if (op.op === 'exit') {
         applyOp(this.state, op);
-        this.queue.push({ type: 'process.exited', data: { pid: op.pid, code: 0 } });
+        this.facts.push({ type: 'process.exited', data: { pid: op.pid, code: 0 } });
         return;
       }
       const result = applyOp(this.state, op);
-      this.queue.push(syscallEventBody(op as SyscallOp, result));
+      this.facts.push(syscallEventBody(op as SyscallOp, result));
       if (result.signal !== undefined) {
         const task = this.state.tasks.get(op.pid);
-        this.queue.push({ type: 'process.exited', data: { pid: task?.tgid ?? op.pid, signal: result.signal } });
+        this.facts.push({ type: 'process.exited', data: { pid: task?.tgid ?? op.pid, signal: result.signal } });
       }
       return;
     }

@@ -4,12 +4,12 @@ import {
   rlimitToWire,
   syscallEventBody,
   type EventBody,
-  type EventData,
   type ExecDetails,
   type ProcessTableEntry,
   type SyscallOp,
 } from '@lockline/events';
 import { sampleCounters } from './counters.js';
+import { FactQueue, type MachineHostOptions } from './factQueue.js';
 import type { Machine, SimProcess } from './machine.js';
 import { PidAllocator } from './pids.js';
 import { PROGRAMS, type Program } from './programs.js';
@@ -17,16 +17,11 @@ import type { Random } from './random.js';
 import type { Call, ChildExit, Outcome, ProcessRun, Self } from './script.js';
 import type { RootProcess, Workload } from './workloads/workload.js';
 
-export interface WorkloadMachineOptions {
-  readonly profile: ProfileName;
-  readonly ramPages: number;
-  readonly hostname?: string;
+export interface WorkloadMachineOptions extends MachineHostOptions {
   readonly workloads: readonly Workload[];
   /** Soft cap on live tasks: new jobs wait while the host is at it. */
   readonly maxProcesses: number;
   readonly pidMax: number;
-  /** A counters.sampled after every K other events; 0 for never. */
-  readonly counterSampleEvery: number;
   /** The host's workload stream: scheduling and every script's choices. */
   readonly rng: Random;
   /** Keep dead tasks in the model (as `lockline model run` does) instead of dropping them when their pid is freed. */
@@ -77,13 +72,6 @@ interface Proc {
  */
 export const HOST_RLIMIT_MEMLOCK = 64 * 1024;
 
-/** `host.booted`: what the host says about itself at boot. */
-export function bootedEvent(profile: ProfileName, ramPages: number, hostname: string | undefined): EventBody {
-  const data: EventData<'host.booted'> = { profile, ramPages, pageSize: 4096 };
-  if (hostname !== undefined) data.hostname = hostname;
-  return { type: 'host.booted', data };
-}
-
 const OK: Outcome = Object.freeze({ errno: null }) as Outcome;
 /** Exit notices a parent keeps for a later wait(); a parent that never waits doesn't grow without bound. */
 const MAX_UNREAPED = 64;
@@ -104,17 +92,14 @@ export class WorkloadMachine implements Machine {
   private readonly slots: Slot[];
   private readonly procs = new Map<number, Proc>();
   private readonly pids: PidAllocator;
-  private readonly queue: EventBody[] = [];
+  private readonly facts: FactQueue;
   private readonly maxProcesses: number;
-  private readonly sampleEvery: number;
   private readonly keepDeadTasks: boolean;
-  private sinceSample = 0;
 
   constructor(options: WorkloadMachineOptions) {
     this.profile = options.profile;
     this.rng = options.rng;
     this.maxProcesses = options.maxProcesses;
-    this.sampleEvery = options.counterSampleEvery;
     this.keepDeadTasks = options.keepDeadTasks;
     this.slots = options.workloads.map((workload) => ({ workload, runnable: [], current: null }));
     // Daemons started at boot get pids in the low hundreds, after the kernel threads.
@@ -159,7 +144,7 @@ export class WorkloadMachine implements Machine {
     }
     this.state = createHost(options.profile, entries.map(initialProcessFromTableEntry));
 
-    this.queue.push(bootedEvent(options.profile, options.ramPages, options.hostname), { type: 'process.table', data: { processes: entries } });
+    this.facts = new FactQueue(options, entries);
 
     const byPid = new Map<number, Proc>();
     this.newProc(2, 'kthreadd', null, null, null, false);
@@ -172,16 +157,7 @@ export class WorkloadMachine implements Machine {
   }
 
   next(): EventBody | undefined {
-    if (this.queue.length === 0) {
-      if (this.sampleEvery > 0 && this.sinceSample >= this.sampleEvery) {
-        this.sinceSample = 0;
-        return this.counters();
-      }
-      this.step();
-    }
-    const body = this.queue.shift();
-    if (body !== undefined && body.type !== 'counters.sampled') this.sinceSample++;
-    return body;
+    return this.facts.next(() => this.step(), () => this.counters());
   }
 
   processes(): SimProcess[] {
@@ -297,11 +273,11 @@ export class WorkloadMachine implements Machine {
       // Late in a silent stretch every job is let through, so a host at its cap can't stall.
       if (this.carryOut(proc, call, attempt > MAX_SILENT_STEPS / 2)) return;
     }
-    this.queue.push(this.counters());
+    this.facts.push(this.counters());
   }
 
   private report(op: SyscallOp, result: OpResult, exec?: ExecDetails): void {
-    this.queue.push(syscallEventBody(op, result, exec));
+    this.facts.push(syscallEventBody(op, result, exec));
   }
 
   /** Carry out one call; true when it was a fact (an event is queued). */
@@ -364,7 +340,7 @@ export class WorkloadMachine implements Machine {
       }
       case 'exit': {
         applyOp(this.state, { op: 'exit', pid });
-        this.queue.push({ type: 'process.exited', data: { pid, code: call.code } });
+        this.facts.push({ type: 'process.exited', data: { pid, code: call.code } });
         this.endGroup(proc, { pid, code: call.code });
         return true;
       }
@@ -382,7 +358,7 @@ export class WorkloadMachine implements Machine {
   /** The model killed the caller's thread group: report the process's end, retire every thread. */
   private killed(proc: Proc, signal: Signal): void {
     const leader = proc.group.find((p) => !p.thread) ?? proc;
-    this.queue.push({ type: 'process.exited', data: { pid: leader.pid, signal } });
+    this.facts.push({ type: 'process.exited', data: { pid: leader.pid, signal } });
     this.endGroup(proc, { pid: leader.pid, signal });
   }
 
