@@ -12,24 +12,18 @@
 import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import { EVENTS_STREAM, FINDINGS_STREAM, ingestConsumerName, partitionOf } from '@lockline/bus';
 import { hostStreamName } from '@lockline/events';
-import type { FleetProjection } from '@lockline/projection';
 import {
-  NO_DIFF,
-  diffKeys,
-  expectedFindingIds,
+  finishAndCompare,
   keyOf,
   serviceProblems,
   sleep,
   startPipeline,
-  waitDrained,
+  startServices,
   waitFor,
   waitPublished,
   waitStored,
   type Pipeline,
   type PipelineOptions,
-  type Published,
-  type Service,
-  type StoreReadBack,
 } from './support/pipeline.js';
 
 let pipeline: Pipeline | undefined;
@@ -47,57 +41,6 @@ afterEach(async (ctx: TestContext) => {
   await p.close(); // SIGKILLs every service still running, stops nats-server, removes the folder
 });
 
-/** Stops host-sim cleanly (it then awaits every ack and saves its resume state) and checks it exited 0. */
-async function stopHostSim(hostSim: Service): Promise<void> {
-  const exit = await hostSim.stop();
-  expect(exit, `host-sim's exit (log tail:\n${hostSim.logs().slice(-2000)})`).toEqual({ code: 0, signal: null });
-}
-
-/**
- * Exactly once, in order: what host-sim got acked is what LOCKLINE_EVENTS holds (once per host,
- * boot and seq), and the store holds each of those events once, every stream in revision and seq
- * order, with the same event ids.
- */
-async function expectExactlyOnce(p: Pipeline): Promise<{ published: Published; stored: StoreReadBack }> {
-  const published = await p.published();
-  const onStream = await p.eventsStream();
-  expect(diffKeys(published.events.keys(), onStream.events.keys()), 'acked by JetStream (host-sim resume state) vs held by LOCKLINE_EVENTS').toEqual(NO_DIFF);
-  const stored = await p.readStore();
-  expect({ repeated: stored.repeated.slice(0, 10), disordered: stored.disordered }, 'events stored twice / streams out of order').toEqual({ repeated: [], disordered: [] });
-  expect(diffKeys(published.events.keys(), stored.events.keys()), 'published vs stored').toEqual(NO_DIFF);
-  const otherIds = [...published.events].filter(([key, e]) => stored.events.get(key)?.id !== e.id).map(([key]) => key);
-  expect(otherIds.slice(0, 10), 'stored under another event id').toEqual([]);
-  expect(stored.total).toBe(published.events.size);
-  return { published, stored };
-}
-
-/** The projector answers, for every host, the from-scratch fold's boot, seq and state hash. */
-async function expectProjectionMatches(p: Pipeline, fleet: FleetProjection, timeoutMs = 30_000): Promise<void> {
-  const compared = await p.projectionConverged(fleet, timeoutMs);
-  expect(compared.length).toBe(p.hostIds.length);
-  expect(Object.fromEntries(compared.map((c) => [c.hostId, c.actual]))).toEqual(Object.fromEntries(compared.map((c) => [c.hostId, c.expected])));
-}
-
-/**
- * LOCKLINE_FINDINGS holds each finding of the from-scratch fold exactly once, under the Msg-Id the
- * projector derives for it (`<host>.<boot>.<seq>.<code>.<pid>[.n]`), and nothing else.
- */
-async function expectFindingsOnce(p: Pipeline, fleet: FleetProjection): Promise<number> {
-  const expected = expectedFindingIds(fleet);
-  const jsm = await p.admin.jetstreamManager();
-  // The projector answers from memory before a page's findings are acked: give them a moment.
-  await waitFor(`${expected.length} findings on ${FINDINGS_STREAM}`, async () => (await jsm.streams.info(FINDINGS_STREAM)).state.messages >= expected.length, 10_000);
-  await sleep(300); // anything more (a duplicate) would come now
-  const findings = await p.findings();
-  const ids = findings.map((f) => f.msgId ?? '(no Msg-Id)');
-  const twice = ids.filter((id, i) => ids.indexOf(id) !== i);
-  expect(twice, 'findings published twice').toEqual([]);
-  expect(diffKeys(expected, ids), 'findings of a from-scratch fold vs the findings stream').toEqual(NO_DIFF);
-  const mislabelled = findings.filter((f) => !(f.msgId ?? '').startsWith(`${f.finding.hostId}.${f.finding.bootId}.${f.finding.seq}.${f.finding.code}.`));
-  expect(mislabelled).toEqual([]);
-  return findings.length;
-}
-
 describe('the pipeline as real processes on a real nats-server', () => {
   it('delivers every event of 4 hosts exactly once and in order, over 2 partitions with an ingest and a projector copy each; the projection equals a from-scratch replay', async () => {
     const p = await open({ hosts: 4, partitions: 2 });
@@ -108,10 +51,7 @@ describe('the pipeline as real processes on a real nats-server', () => {
     for (const s of [...ingest, ...projectors]) await s.waitHealthy();
 
     const hostSim = await p.hostSim({ LOCKLINE_RATE: '0' });
-    await waitPublished(hostSim, 40_000, 30_000);
-    await stopHostSim(hostSim);
-    await waitDrained(p, 30_000);
-    const { published, stored } = await expectExactlyOnce(p);
+    const { published, stored } = await finishAndCompare(p, hostSim, { atLeast: 40_000, timeoutMs: 30_000 });
     expect(published.events.size).toBeGreaterThanOrEqual(40_000);
 
     // one stream per host boot, seqs 1…n with no hole
@@ -123,10 +63,6 @@ describe('the pipeline as real processes on a real nats-server', () => {
       expect(await copy.metric('lockline_ingest_events_appended_total'), `ingest copy for partition ${k}`).toBe(mine);
     }
     expect(await p.deadLetters()).toEqual([]);
-
-    const fleet = await p.foldStore();
-    await expectProjectionMatches(p, fleet);
-    await expectFindingsOnce(p, fleet);
     for (const s of [...ingest, ...projectors]) expect(s.running, `${s.name} still running`).toBe(true);
   }, 60_000);
 
@@ -134,11 +70,9 @@ describe('the pipeline as real processes on a real nats-server', () => {
     // A short ack-wait (`lockline up` keeps the 30 s default) so that the batches a killed copy held
     // unacked come back within the test's time.
     const p = await open({ hosts: 3, ackWaitMs: 2000 });
-    let ingest = await p.ingest();
-    const projector = await p.projector();
-    await ingest.waitHealthy();
-    await projector.waitHealthy();
-    const hostSim = await p.hostSim({ LOCKLINE_RATE: '10000' });
+    const started = await startServices(p, { hostSim: { LOCKLINE_RATE: '10000' } });
+    const { hostSim } = started;
+    let ingest = started.ingest;
     const jsm = await p.admin.jetstreamManager();
 
     const kills: Array<{ stored: number; ackPending: number; hostSimRunning: boolean }> = [];
@@ -158,51 +92,32 @@ describe('the pipeline as real processes on a real nats-server', () => {
       ingest = await p.ingest();
       await ingest.waitHealthy();
     }
-    await waitPublished(hostSim, 50_000, 30_000);
-    await stopHostSim(hostSim);
-    await waitDrained(p, 30_000);
-    const { published } = await expectExactlyOnce(p);
+    const { published } = await finishAndCompare(p, hostSim, { atLeast: 50_000, timeoutMs: 30_000 });
     // each copy died mid-stream, holding batches it had not acked, while host-sim published
     for (const k of kills) {
       expect(k.hostSimRunning).toBe(true);
       expect(k.stored).toBeLessThan(published.events.size);
       expect(k.ackPending).toBeGreaterThan(0);
     }
-
-    const fleet = await p.foldStore();
-    await expectProjectionMatches(p, fleet);
-    await expectFindingsOnce(p, fleet);
   }, 60_000);
 
   it('SIGKILL of host-sim mid-stream, then a restart from its resume state: no event lost, none stored twice', async () => {
     const p = await open({ hosts: 3 });
-    const ingest = await p.ingest();
-    const projector = await p.projector();
-    await ingest.waitHealthy();
-    await projector.waitHealthy();
-    let hostSim = await p.hostSim({ LOCKLINE_RATE: '10000' });
+    let { hostSim } = await startServices(p, { hostSim: { LOCKLINE_RATE: '10000' } });
     for (const after of [5000, 15_000]) {
       await waitPublished(hostSim, after, 20_000);
       await hostSim.kill(); // its resume state lags its acks: the restart publishes some batches again
       hostSim = await p.hostSim({ LOCKLINE_RATE: '10000' });
     }
-    await waitPublished(hostSim, 10_000, 20_000);
-    await stopHostSim(hostSim);
-    await waitDrained(p, 30_000);
-    await expectExactlyOnce(p);
-    const fleet = await p.foldStore();
-    await expectProjectionMatches(p, fleet);
-    await expectFindingsOnce(p, fleet);
+    await finishAndCompare(p, hostSim, { atLeast: 10_000, timeoutMs: 20_000 });
   }, 60_000);
 
   it('SIGKILL of the projector mid-stream and again while it rebuilds, then a restart: it converges to the from-scratch hash and publishes no finding twice', async () => {
     // kernel bugs make the fold find RESULT_DIVERGENCE and ACCOUNTING_DRIFT: findings to publish
     const p = await open({ hosts: 3, faults: 'kernelBugResult=0.002,kernelBugCounter=0.02' });
-    const ingest = await p.ingest();
-    let projector = await p.projector({ LOCKLINE_SUMMARY_INTERVAL_MS: '200' });
-    await ingest.waitHealthy();
-    await projector.waitHealthy();
-    const hostSim = await p.hostSim({ LOCKLINE_RATE: '10000' });
+    const started = await startServices(p, { projector: { LOCKLINE_SUMMARY_INTERVAL_MS: '200' }, hostSim: { LOCKLINE_RATE: '10000' } });
+    const { ingest, hostSim } = started;
+    let projector = started.projector;
     const jsm = await p.admin.jetstreamManager();
     const findingsNow = async (): Promise<number> => (await jsm.streams.info(FINDINGS_STREAM)).state.messages;
 
@@ -226,32 +141,20 @@ describe('the pipeline as real processes on a real nats-server', () => {
 
     projector = await p.projector({ LOCKLINE_SUMMARY_INTERVAL_MS: '200' });
     await projector.waitHealthy();
-    await waitPublished(hostSim, 40_000, 30_000);
-    await stopHostSim(hostSim);
-    await waitDrained(p, 30_000);
-    await expectExactlyOnce(p);
-
-    const fleet = await p.foldStore();
-    await expectProjectionMatches(p, fleet);
-    const findings = await expectFindingsOnce(p, fleet);
+    const { findings } = await finishAndCompare(p, hostSim, { atLeast: 40_000, timeoutMs: 30_000 });
     expect(findings).toBeGreaterThan(findingsAtFirstKill);
   }, 60_000);
 
-  // KNOWN BUG (it.fails: this test passes while the bug is there; when it is fixed, vitest reports
-  // it, and `.fails` should go). A projector killed after publishing findings and restarted once
-  // JetStream's duplicate window (2 minutes; 1 s here to keep the test short) has passed publishes
-  // again every finding its last host summary did not cover: the summary (findingsPublishedThrough)
-  // is written every LOCKLINE_SUMMARY_INTERVAL_MS, the findings as they are found, so a crash leaves
-  // up to an interval's findings that only the Msg-Id window dedupes. docs/pipeline.md says the
-  // projector "never publishes a finding twice". A 60 s interval makes it deterministic (no summary
-  // before the kill); with the default 1 s it happens for the last second's findings.
-  it.fails('(known bug) a projector restarted after the duplicate window has passed publishes no finding twice', async () => {
+  // A projector killed after publishing findings and restarted once JetStream's duplicate window
+  // (2 minutes; 1 s here to keep the test short) has passed: its host summaries (written every
+  // LOCKLINE_SUMMARY_INTERVAL_MS; 60 s here, so none before the kill) cover none of its findings,
+  // and the Msg-Id window no longer dedupes them. The findings stream itself (the last finding of
+  // each host, with its store position) tells the new run what is already out.
+  it('a projector killed before its summaries and restarted after the duplicate window publishes no finding twice', async () => {
     const p = await open({ hosts: 3, faults: 'kernelBugResult=0.002,kernelBugCounter=0.02', duplicateWindowMs: 1000 });
-    const ingest = await p.ingest();
-    let projector = await p.projector({ LOCKLINE_SUMMARY_INTERVAL_MS: '60000' });
-    await ingest.waitHealthy();
-    await projector.waitHealthy();
-    const hostSim = await p.hostSim({ LOCKLINE_RATE: '10000' });
+    const started = await startServices(p, { projector: { LOCKLINE_SUMMARY_INTERVAL_MS: '60000' }, hostSim: { LOCKLINE_RATE: '10000' } });
+    const { ingest, hostSim } = started;
+    let projector = started.projector;
     const jsm = await p.admin.jetstreamManager();
     await waitStored(p, 8000, 20_000, [ingest, hostSim]);
     await waitFor('the projector to publish findings', async () => (await jsm.streams.info(FINDINGS_STREAM)).state.messages > 0, 10_000);
@@ -259,23 +162,13 @@ describe('the pipeline as real processes on a real nats-server', () => {
     await sleep(1500); // past the duplicate window
     projector = await p.projector();
     await projector.waitHealthy();
-    await waitPublished(hostSim, 25_000, 30_000);
-    await stopHostSim(hostSim);
-    await waitDrained(p, 30_000);
-    await expectExactlyOnce(p);
-    const fleet = await p.foldStore();
-    await expectProjectionMatches(p, fleet);
-    await expectFindingsOnce(p, fleet); // fails: findings published twice
+    await finishAndCompare(p, hostSim, { atLeast: 25_000, timeoutMs: 30_000 }); // its last check: every finding once
   }, 60_000);
 
   it('a nats-server restart under load, graceful and then by SIGKILL, loses nothing host-sim got an ack for', async () => {
     const p = await open({ hosts: 3, ackWaitMs: 2000 });
-    const ingest = await p.ingest();
-    const projector = await p.projector();
-    await ingest.waitHealthy();
-    await projector.waitHealthy();
     // A short publish timeout: host-sim resends (same Msg-Id) sooner after the server comes back.
-    const hostSim = await p.hostSim({ LOCKLINE_RATE: '10000', LOCKLINE_PUBLISH_TIMEOUT_MS: '1000' });
+    const { ingest, projector, hostSim } = await startServices(p, { hostSim: { LOCKLINE_RATE: '10000', LOCKLINE_PUBLISH_TIMEOUT_MS: '1000' } });
 
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
       await waitStored(p, (await p.storedCount()) + 5000, 20_000, [ingest, hostSim]);
@@ -285,28 +178,17 @@ describe('the pipeline as real processes on a real nats-server', () => {
       await waitPublished(hostSim, publishedBefore + 8000, 30_000);
       await waitStored(p, publishedBefore + 5000, 30_000, [ingest, hostSim]);
     }
-    await stopHostSim(hostSim);
-    await waitDrained(p, 30_000);
-    await expectExactlyOnce(p);
+    await finishAndCompare(p, hostSim);
     for (const s of [ingest, projector]) expect(s.running, `${s.name} survived the restarts`).toBe(true);
-
-    const fleet = await p.foldStore();
-    await expectProjectionMatches(p, fleet);
-    await expectFindingsOnce(p, fleet);
   }, 90_000);
 
   it("the simulator's duplicated, reordered and corrupt events end up deduplicated, in order and dead-lettered", async () => {
     const p = await open({ hosts: 3, faults: 'duplicate=0.02,reorder=0.02,corrupt=0.01' });
-    const ingest = await p.ingest({ LOCKLINE_GAP_HOLD_MS: '300' });
-    const projector = await p.projector();
-    await ingest.waitHealthy();
-    await projector.waitHealthy();
-    const hostSim = await p.hostSim({ LOCKLINE_RATE: '0' });
-    await waitPublished(hostSim, 30_000, 30_000);
-    await stopHostSim(hostSim);
-    await waitDrained(p, 30_000);
+    const { ingest, hostSim } = await startServices(p, { ingest: { LOCKLINE_GAP_HOLD_MS: '300' }, hostSim: { LOCKLINE_RATE: '0' } });
+    // deduplicated and ordered: each valid event once, every stream in seq order; the projection
+    // has the same hash as a from-scratch fold, and the findings are published once
+    const { published, stored } = await finishAndCompare(p, hostSim, { atLeast: 30_000, timeoutMs: 30_000 });
 
-    const published = await p.published();
     const records = [...published.records.values()].flat();
     const faults = { duplicate: 0, reorder: 0, corrupt: 0 };
     for (const r of records) if (r.fault === 'duplicate' || r.fault === 'reorder' || r.fault === 'corrupt') faults[r.fault]++;
@@ -316,8 +198,6 @@ describe('the pipeline as real processes on a real nats-server', () => {
     expect(faults.corrupt).toBeGreaterThan(50);
     expect(published.corrupt.length).toBe(faults.corrupt);
 
-    // deduplicated and ordered: each valid event once, every stream in seq order
-    const { stored } = await expectExactlyOnce(p);
     // the only holes are the corrupt events' seqs (a corrupt last event leaves no hole behind it)
     const expectedHoles = new Map<string, number[]>();
     const lastSeq = new Map<string, number>();
@@ -347,9 +227,7 @@ describe('the pipeline as real processes on a real nats-server', () => {
     expect(letters.filter((l) => l.hostId !== hostOf.get(l.payload ?? '') || !/invalid event/.test(l.reason))).toEqual([]);
     expect(await ingest.metric('lockline_ingest_events_dead_lettered_total')).toBe(published.corrupt.length);
 
-    // the projection: the same hash as a from-scratch fold, no duplicate seen, the holes as gaps
-    const fleet = await p.foldStore();
-    await expectProjectionMatches(p, fleet);
+    // the projection: no duplicate seen, the holes as gaps
     for (const hostId of p.hostIds) {
       const reply = await p.askState(hostId);
       if (!reply.ok) throw new Error(`${hostId}: ${reply.error.message}`);
@@ -357,16 +235,11 @@ describe('the pipeline as real processes on a real nats-server', () => {
       const gapSeqs = reply.data.gaps.flatMap(([from, to]) => Array.from({ length: to - from + 1 }, (_, i) => from + i));
       expect({ hostId, duplicates: reply.data.duplicates, gaps: gapSeqs }).toEqual({ hostId, duplicates: 0, gaps: holes });
     }
-    await expectFindingsOnce(p, fleet);
   }, 60_000);
 
   it('a stalled projector (SIGSTOP) does not make ingest lose data or grow its memory; once resumed it catches up to the same hash', async () => {
     const p = await open({ hosts: 3 });
-    const ingest = await p.ingest();
-    const projector = await p.projector();
-    await ingest.waitHealthy();
-    await projector.waitHealthy();
-    const hostSim = await p.hostSim({ LOCKLINE_RATE: '20000' });
+    const { ingest, projector, hostSim } = await startServices(p, { hostSim: { LOCKLINE_RATE: '20000' } });
     // ingest warmed up (its heap grown to its working size) before the projector stalls
     await waitStored(p, 50_000, 20_000, [ingest, hostSim]);
 
@@ -389,13 +262,7 @@ describe('the pipeline as real processes on a real nats-server', () => {
     expect(Math.max(...rss.slice(-third)) - Math.max(...rss.slice(0, third))).toBeLessThan(48);
 
     projector.signal('SIGCONT');
-    await waitPublished(hostSim, last.published + 5000, 20_000);
-    await stopHostSim(hostSim);
-    await waitDrained(p, 30_000);
-    await expectExactlyOnce(p);
-    const fleet = await p.foldStore();
-    await expectProjectionMatches(p, fleet);
-    await expectFindingsOnce(p, fleet);
+    await finishAndCompare(p, hostSim, { atLeast: last.published + 5000, timeoutMs: 20_000 });
     expect(await ingest.rssMiB()).toBeLessThan(300);
   }, 60_000);
 });

@@ -1,6 +1,6 @@
 import { healthSubject, inboxPrefixOf, microServiceName, natsAuthOptions } from '@lockline/bus';
 import { startNatsServer, type NatsServer } from '@lockline/bus/testing';
-import { JSONCodec, connect, type NatsConnection } from 'nats';
+import { JSONCodec, RequestStrategy, connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveNatsHealth } from './natsHealth.js';
 
@@ -50,7 +50,7 @@ describe('serveNatsHealth, as the least-privileged service users', () => {
       ),
     );
     const admin = await as('admin');
-    const client = admin.services.client({ maxWait: 400 });
+    const client = admin.services.client({ strategy: RequestStrategy.Timer, maxWait: 400 });
     const pings = await collect(client.ping(microServiceName('ingest')));
     expect(pings.map((p) => p.id).sort()).toEqual(copies.map((c) => c.id).sort());
     const infos = await collect(client.info(microServiceName('ingest')));
@@ -79,7 +79,7 @@ describe('serveNatsHealth, as the least-privileged service users', () => {
     await hostsim.flush();
     await new Promise((r) => setTimeout(r, 200));
     const admin = await as('admin');
-    expect(await collect(admin.services.client({ maxWait: 500 }).ping(microServiceName('projector')))).toEqual([]);
+    expect(await collect(admin.services.client({ strategy: RequestStrategy.Timer, maxWait: 500 }).ping(microServiceName('projector')))).toEqual([]);
     expect(errors.join('\n')).toMatch(/PERMISSIONS_VIOLATION|permissions violation/i);
     await health.stop();
   });

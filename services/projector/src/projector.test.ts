@@ -5,7 +5,6 @@ import { findingsByCode, hostView } from '@lockline/projection';
 import { serveMetrics } from '@lockline/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostSummary } from './hostSummary.js';
-import { FINDING_POSITION_HEADER } from './projector.js';
 import type { HostState } from './queries.js';
 import { expectedFindings, fleetEvents, referenceFold } from './testing/fixture.js';
 import { eventually, forgetSummaries, startHarness, type Harness } from './testing/harness.js';

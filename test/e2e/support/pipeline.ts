@@ -5,7 +5,8 @@
  * with its own user's credentials and LOCKLINE_* environment) — so that SIGKILL, SIGSTOP and a
  * server restart are the real thing. Plus the oracles the tests compare against: the events a
  * simulated host published (regenerated from its seed, as host-sim's resume does), the event store
- * read back, a from-scratch fold of it, and the projector's answers over NATS as the api user.
+ * read back, a from-scratch fold of it, and the projector's answers over NATS as the api user; and
+ * the comparisons every test ends with (finishAndCompare).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -37,6 +38,7 @@ import { openEventStore, readAllPages, readStreamPages } from '@lockline/eventst
 import { FleetProjection, type HostProjection } from '@lockline/projection';
 import { createSimHost, fleetHostId, parseFaults, type SimRecord } from '@lockline/sim';
 import { connect, type NatsConnection } from 'nats';
+import { expect } from 'vitest';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((candidate) => existsSync(candidate));
@@ -620,4 +622,92 @@ export function serviceProblems(pipeline: Pipeline, maxLines = 30): string {
       return `--- ${s.name} (pid ${s.child.pid ?? '?'}, ${s.running ? 'running' : `exited ${s.child.exitCode ?? s.child.signalCode}`}): ${lines.length} warnings/errors\n${lines.slice(-maxLines).map((l) => l.slice(0, 600)).join('\n')}`;
     })
     .join('\n');
+}
+
+/** An ingest and a projector (each with its `env`), ready (/healthz), then host-sim: how most tests start. */
+export async function startServices(
+  pipeline: Pipeline,
+  env: { ingest?: Record<string, string>; projector?: Record<string, string>; hostSim?: Record<string, string> } = {},
+): Promise<{ ingest: Service; projector: Service; hostSim: Service }> {
+  const ingest = await pipeline.ingest(env.ingest);
+  const projector = await pipeline.projector(env.projector);
+  await ingest.waitHealthy();
+  await projector.waitHealthy();
+  const hostSim = await pipeline.hostSim(env.hostSim);
+  return { ingest, projector, hostSim };
+}
+
+export interface Compared {
+  readonly published: Published;
+  readonly stored: StoreReadBack;
+  /** The findings on LOCKLINE_FINDINGS. */
+  readonly findings: number;
+}
+
+/**
+ * How every test ends: host-sim publishes at least `publish.atLeast` events (when given) and is
+ * stopped cleanly, ingest drains LOCKLINE_EVENTS, and then the oracles: every event host-sim got
+ * acked is stored exactly once and in order, the projector answers what a from-scratch fold of the
+ * store gives, and LOCKLINE_FINDINGS holds each finding of that fold exactly once.
+ */
+export async function finishAndCompare(pipeline: Pipeline, hostSim: Service, publish?: { atLeast: number; timeoutMs: number }): Promise<Compared> {
+  if (publish !== undefined) await waitPublished(hostSim, publish.atLeast, publish.timeoutMs);
+  await stopHostSim(hostSim);
+  await waitDrained(pipeline, 30_000);
+  const { published, stored } = await expectExactlyOnce(pipeline);
+  const fleet = await pipeline.foldStore();
+  await expectProjectionMatches(pipeline, fleet);
+  const findings = await expectFindingsOnce(pipeline, fleet);
+  return { published, stored, findings };
+}
+
+/** Stops host-sim cleanly (it then awaits every ack and saves its resume state) and checks it exited 0. */
+async function stopHostSim(hostSim: Service): Promise<void> {
+  const exit = await hostSim.stop();
+  expect(exit, `host-sim's exit (log tail:\n${hostSim.logs().slice(-2000)})`).toEqual({ code: 0, signal: null });
+}
+
+/**
+ * Exactly once, in order: what host-sim got acked is what LOCKLINE_EVENTS holds (once per host,
+ * boot and seq), and the store holds each of those events once, every stream in revision and seq
+ * order, with the same event ids.
+ */
+async function expectExactlyOnce(p: Pipeline): Promise<{ published: Published; stored: StoreReadBack }> {
+  const published = await p.published();
+  const onStream = await p.eventsStream();
+  expect(diffKeys(published.events.keys(), onStream.events.keys()), 'acked by JetStream (host-sim resume state) vs held by LOCKLINE_EVENTS').toEqual(NO_DIFF);
+  const stored = await p.readStore();
+  expect({ repeated: stored.repeated.slice(0, 10), disordered: stored.disordered }, 'events stored twice / streams out of order').toEqual({ repeated: [], disordered: [] });
+  expect(diffKeys(published.events.keys(), stored.events.keys()), 'published vs stored').toEqual(NO_DIFF);
+  const otherIds = [...published.events].filter(([key, e]) => stored.events.get(key)?.id !== e.id).map(([key]) => key);
+  expect(otherIds.slice(0, 10), 'stored under another event id').toEqual([]);
+  expect(stored.total).toBe(published.events.size);
+  return { published, stored };
+}
+
+/** The projector answers, for every host, the from-scratch fold's boot, seq and state hash. */
+async function expectProjectionMatches(p: Pipeline, fleet: FleetProjection, timeoutMs = 30_000): Promise<void> {
+  const compared = await p.projectionConverged(fleet, timeoutMs);
+  expect(compared.length).toBe(p.hostIds.length);
+  expect(Object.fromEntries(compared.map((c) => [c.hostId, c.actual]))).toEqual(Object.fromEntries(compared.map((c) => [c.hostId, c.expected])));
+}
+
+/**
+ * LOCKLINE_FINDINGS holds each finding of the from-scratch fold exactly once, under the Msg-Id the
+ * projector derives for it (`<host>.<boot>.<seq>.<code>.<pid>[.n]`), and nothing else.
+ */
+async function expectFindingsOnce(p: Pipeline, fleet: FleetProjection): Promise<number> {
+  const expected = expectedFindingIds(fleet);
+  const jsm = await p.admin.jetstreamManager();
+  // The projector answers from memory before a page's findings are acked: give them a moment.
+  await waitFor(`${expected.length} findings on ${FINDINGS_STREAM}`, async () => (await jsm.streams.info(FINDINGS_STREAM)).state.messages >= expected.length, 10_000);
+  await sleep(300); // anything more (a duplicate) would come now
+  const findings = await p.findings();
+  const ids = findings.map((f) => f.msgId ?? '(no Msg-Id)');
+  const twice = ids.filter((id, i) => ids.indexOf(id) !== i);
+  expect(twice, 'findings published twice').toEqual([]);
+  expect(diffKeys(expected, ids), 'findings of a from-scratch fold vs the findings stream').toEqual(NO_DIFF);
+  const mislabelled = findings.filter((f) => !(f.msgId ?? '').startsWith(`${f.finding.hostId}.${f.finding.bootId}.${f.finding.seq}.${f.finding.code}.`));
+  expect(mislabelled).toEqual([]);
+  return findings.length;
 }
