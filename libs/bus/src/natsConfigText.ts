@@ -1,5 +1,5 @@
 import { DLQ_WILDCARD, EVENTS_WILDCARD, FINDINGS_WILDCARD, eventsSubject } from '@lockline/events';
-import { EVENTS_STREAM, FINDINGS_STREAM, HOSTS_BUCKET, HOSTS_BUCKET_STREAM, QUERY_ALL, healthSubject, hostUser, inboxPrefixOf, microServiceName, type ServiceRole } from './names.js';
+import { DLQ_STREAM, EVENTS_STREAM, FINDINGS_STREAM, HOSTS_BUCKET, HOSTS_BUCKET_STREAM, QUERY_ALL, healthSubject, hostUser, inboxPrefixOf, microServiceName, type ServiceRole } from './names.js';
 
 /**
  * The nats-server configuration text and the permission set of every Lockline user. Pure: the file
@@ -30,6 +30,21 @@ function hostsBucketRead(): string[] {
     `$JS.API.CONSUMER.CREATE.${HOSTS_BUCKET_STREAM}.>`,
     `$JS.API.CONSUMER.DELETE.${HOSTS_BUCKET_STREAM}.*`,
     `$JS.FC.${HOSTS_BUCKET_STREAM}.>`,
+  ];
+}
+
+/**
+ * Reading a stream from the start with ordered consumers of one's own (nats.js `consumers.get(stream)`):
+ * the stream's info, then create, pull from, look at and delete ephemeral consumers on it. No ack
+ * subject: an ordered consumer acks nothing.
+ */
+function streamOrderedRead(stream: string): string[] {
+  return [
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.CONSUMER.CREATE.${stream}.>`,
+    `$JS.API.CONSUMER.MSG.NEXT.${stream}.*`,
+    `$JS.API.CONSUMER.INFO.${stream}.*`,
+    `$JS.API.CONSUMER.DELETE.${stream}.*`,
   ];
 }
 
@@ -80,8 +95,13 @@ function roleOwnPermissions(role: ServiceRole): UserPermissions {
         allowResponses: true,
       };
     case 'api':
-      // Ask the projector, read host summaries.
-      return { publish: [QUERY_ALL, ...hostsBucketRead()], subscribe: [inbox] };
+      // Ask the projector; read host summaries (and watch them); read the findings stream from its
+      // start; read dead letters one by one (message get, no consumer) and replay one by publishing
+      // its stored line again on its host's events subject — as a host would, and only there.
+      return {
+        publish: [QUERY_ALL, ...hostsBucketRead(), ...streamOrderedRead(FINDINGS_STREAM), `$JS.API.STREAM.INFO.${DLQ_STREAM}`, `$JS.API.STREAM.MSG.GET.${DLQ_STREAM}`, EVENTS_WILDCARD],
+        subscribe: [inbox],
+      };
     case 'hostsim':
       // Runs every simulated host in one process (tests, demos): any host's events subject.
       return { publish: [EVENTS_WILDCARD], subscribe: [inbox] };

@@ -7,7 +7,7 @@ import { consume } from './consume.js';
 import { PermissionDenied, translateError } from './errors.js';
 import { publishDeadLetter } from './dlq.js';
 import { openHostSummaries } from './hostSummaries.js';
-import { DLQ_STREAM, EVENTS_STREAM, hostUser, ingestConsumerName, querySubject, queryWildcard } from './names.js';
+import { DLQ_STREAM, EVENTS_STREAM, FINDINGS_STREAM, HOSTS_BUCKET, hostUser, ingestConsumerName, querySubject, queryWildcard } from './names.js';
 import { partitionOf } from './partition.js';
 import { batchIdOf, publishBatch } from './publish.js';
 import { ensureHostsBucket, ensureIngestConsumers, ensureStreams, readPartitions } from './streams.js';
@@ -119,7 +119,7 @@ describe('service users', () => {
     expect((await readStoredMessages(admin.jetstream(), DLQ_STREAM)).map((m) => m.subject)).toEqual(['lockline.v1.dlq.db-2']);
   });
 
-  it('projector answers queries, writes summaries and findings; api asks and reads — and neither publishes events', async () => {
+  it('projector answers queries, writes summaries and findings; api asks and reads — and the projector publishes no events (the api only replays dead letters: below)', async () => {
     const projector = await as('projector');
     const summaries = await openHostSummaries(projector.jetstream());
     await summaries.put('web-1', { lockedPages: 7 });
@@ -136,8 +136,37 @@ describe('service users', () => {
     expect(await read.get('web-1')).toMatchObject({ summary: { lockedPages: 7 } });
     expect(await read.hostIds()).toEqual(['web-1']);
     await expect(read.put('web-1', {})).rejects.toThrow(PermissionDenied);
-    await expect(publishBatch(api.jetstream(), 'web-1', ['{}'], { batchId: 'y' })).rejects.toThrow(PermissionDenied);
     await expect(publishBatch(projector.jetstream(), 'web-1', ['{}'], { batchId: 'z' })).rejects.toThrow(PermissionDenied);
     responder.unsubscribe();
+  });
+});
+
+describe('the api user', () => {
+  it('reads the findings stream with its own ordered consumer, dead letters one by one, and watches host summaries', async () => {
+    const api = await as('api');
+    const js = api.jetstream();
+    const findings = await js.consumers.get(FINDINGS_STREAM, {});
+    const first = await findings.next({ expires: 2000 });
+    expect(first?.subject).toBe('lockline.v1.findings.web-1');
+    const jsm = await api.jetstreamManager();
+    expect((await jsm.streams.getMessage(DLQ_STREAM, { seq: 1 })).subject).toBe('lockline.v1.dlq.db-2');
+    const watch = await (await js.views.kv(HOSTS_BUCKET, { bindOnly: true })).watch();
+    for await (const e of watch) {
+      expect(e.key).toBe('web-1');
+      break;
+    }
+    watch.stop();
+  });
+
+  it('replays a dead letter on an events subject — and may not publish findings, read events or dead letters by consumer, or change a stream', async () => {
+    const api = await as('api');
+    const js = api.jetstream();
+    await expect(publishBatch(js, 'web-1', ['{"replayed":true}'], { batchId: 'replay.LOCKLINE_DLQ.1' })).resolves.toMatchObject({ stream: EVENTS_STREAM });
+    await expect(js.publish('lockline.v1.findings.web-1', encodeJson({ code: 'FAKE' }))).rejects.toMatchObject({ code: 'PERMISSIONS_VIOLATION' });
+    await expect(consume(js, { stream: EVENTS_STREAM, durable: ingestConsumerName(0) }).then(async (sub) => { for await (const _ of sub) break; })).rejects.toThrow();
+    const jsm = await api.jetstreamManager();
+    await expect(jsm.consumers.add(DLQ_STREAM, { name: 'api-peek', ack_policy: 'none' as never })).rejects.toMatchObject({ code: 'PERMISSIONS_VIOLATION' });
+    await expect(jsm.streams.purge(FINDINGS_STREAM)).rejects.toMatchObject({ code: 'PERMISSIONS_VIOLATION' });
+    await expect(jsm.streams.delete(DLQ_STREAM)).rejects.toMatchObject({ code: 'PERMISSIONS_VIOLATION' });
   });
 });

@@ -19,7 +19,7 @@ function alive(pid: number): boolean {
 }
 
 describe('lockline up', () => {
-  it('starts NATS, ingest, projector and simulated hosts, shows progress, and stops everything in order', async () => {
+  it('starts NATS, ingest, projector, the API and simulated hosts, shows progress, and stops everything in order', async () => {
     const data = join(mkdtempSync(join(tmpdir(), 'lockline-up-')), 'data');
     const { stdout, stderr } = await run(process.execPath, [bin, 'up', '--hosts', '2', '--rate', '3000', '--duration', '6', '--data', data], {
       timeout: 90_000,
@@ -31,7 +31,8 @@ describe('lockline up', () => {
     const progress = [...stdout.matchAll(/^\d+s {2}stored ([\d,]+) events \(([\d,]+)\/s\)/gm)].map((m) => Number(m[1]!.replace(/,/g, '')));
     expect(progress.length).toBeGreaterThanOrEqual(4);
     expect(progress[progress.length - 1]!).toBeGreaterThan(5000);
-    expect(stdout).toContain('stopping: host-sim, ingest, projector, nats-server');
+    expect(stdout).toContain('stopping: api, host-sim, ingest, projector, nats-server');
+    expect(stdout).toMatch(/^Dashboard: http:\/\/127\.0\.0\.1:\d+\/ {3}token \(viewer\): [\w-]{32}/m);
     expect(stdout).toMatch(/stopped\. The events stay in sqlite:/);
     for (const pid of pids) expect(alive(pid), `service pid ${pid} still running`).toBe(false);
     // what it stored replays and audits

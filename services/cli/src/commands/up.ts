@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -48,6 +49,29 @@ function natsServerPath(io: Io): Promise<string> {
     p.on('error', rej);
     p.on('close', (code) => (code === 0 ? res(out.trim()) : rej(new UsageError('no nats-server ≥ 2.10 could be found or installed (see above)'))));
   });
+}
+
+/** `port` if nothing listens on it, else any free port. */
+function portOrFree(port: number): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.once('error', () => void freePort().then(res, () => res(0)));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(port)));
+  });
+}
+
+/** The API's bearer tokens, made once per data folder (mode 0600) so that a bookmarked one keeps working. */
+async function apiTokens(data: string): Promise<{ viewer: string; operator: string }> {
+  const path = join(data, 'api-tokens.json');
+  try {
+    const t = JSON.parse(await readFile(path, 'utf8')) as { viewer?: unknown; operator?: unknown };
+    if (typeof t.viewer === 'string' && typeof t.operator === 'string') return { viewer: t.viewer, operator: t.operator };
+  } catch {
+    /* none yet */
+  }
+  const tokens = { viewer: randomBytes(24).toString('base64url'), operator: randomBytes(24).toString('base64url') };
+  await writeFile(path, `${JSON.stringify(tokens, null, 2)}\n`, { mode: 0o600 });
+  return tokens;
 }
 
 async function waitHealthy(url: string, ms: number, logs: () => string): Promise<void> {
@@ -123,13 +147,14 @@ class Supervised {
 
 export const up: Command = {
   path: ['up'],
-  summary: 'start the whole system on this machine: NATS, ingest, projector and simulated hosts',
-  usage: 'lockline up [--hosts N] [--rate R] [--seed S] [--profile P] [--faults LIST] [--store URL] [--nats URL] [--data DIR] [--duration S]',
+  summary: 'start the whole system on this machine: NATS, ingest, projector, the API and simulated hosts',
+  usage: 'lockline up [--hosts N] [--rate R] [--seed S] [--profile P] [--faults LIST] [--store URL] [--nats URL] [--api-port P] [--data DIR] [--duration S]',
   help: `Starts, on this machine: a nats-server with JetStream (fetched by scripts/nats-server.sh if needed)
 with a configuration that gives every host and service its own user and nothing more; the ingest
-service; the projector; and --hosts simulated hosts publishing at --rate events/s. The event store is
-SQLite in the data folder unless --store says otherwise. Prints what it started and where, then a
-line of progress every second; Ctrl-C stops everything in order (hosts, ingest, projector, NATS).
+service; the projector; the HTTP API (serving the dashboard at /); and --hosts simulated hosts
+publishing at --rate events/s. The event store is SQLite in the data folder unless --store says
+otherwise. Prints what it started and where, the dashboard's URL with a token, then a line of
+progress every second; Ctrl-C stops everything in order (API, hosts, ingest, projector, NATS).
 A service that crashes is restarted, and says so.
 
 Options:
@@ -142,6 +167,8 @@ Options:
   --store URL      event store (default sqlite:DATA/events.db); an EventStoreDB connection string works too
   --nats URL       use this NATS instead of starting one (its users/permissions are then yours to set up;
                    --nats-user/--nats-password are given to every service)
+  --api-port P     the API's port on 127.0.0.1 (default 8080, or any free one if 8080 is taken); its
+                   bearer tokens are made once and kept in DATA/api-tokens.json
   --data DIR       where NATS, the store and the services keep their files (default .lockline)
   --fresh          delete DATA first
   --duration S     stop by itself after S seconds (default: run until Ctrl-C)`,
@@ -154,6 +181,7 @@ Options:
     partitions: { type: 'string' },
     store: { type: 'string' },
     nats: { type: 'string' },
+    'api-port': { type: 'string' },
     'nats-user': { type: 'string' },
     'nats-password': { type: 'string' },
     data: { type: 'string' },
@@ -180,7 +208,8 @@ Options:
     } catch (err) {
       throw new UsageError(`--faults: ${(err as Error).message}`);
     }
-    for (const svc of ['ingest', 'projector', 'host-sim']) {
+    const apiPort = int('api-port', 8080, 1);
+    for (const svc of ['ingest', 'projector', 'host-sim', 'api']) {
       const main = join(repo, 'services', svc, 'dist/main.js');
       if (!existsSync(main)) throw new UsageError(`the ${svc} service is not built (${main} is missing): run \`npm run build\``);
     }
@@ -218,7 +247,7 @@ Options:
       const user = values['nats-user'] as string | undefined;
       const password = values['nats-password'] as string | undefined;
       const shared = user ? { user, password: password ?? '', inboxPrefix: '_INBOX' } : undefined;
-      creds = { admin: shared, ingest: shared, projector: shared, hostsim: shared };
+      creds = { admin: shared, ingest: shared, projector: shared, hostsim: shared, api: shared };
     }
     const credEnv = (role: string): Record<string, string> => {
       const c = creds[role];
@@ -274,15 +303,30 @@ Options:
         LOCKLINE_METRICS_PORT: String(hostSimMetrics),
       },
     });
+    const tokens = await apiTokens(data);
+    const apiUrl = `http://127.0.0.1:${await portOrFree(apiPort)}`;
+    specs.push({
+      name: 'api',
+      main: join(repo, 'services/api/dist/main.js'),
+      env: {
+        ...common,
+        ...credEnv('api'),
+        LOCKLINE_STORE: storeUrl,
+        LOCKLINE_PARTITIONS: String(partitions),
+        LOCKLINE_API_PORT: apiUrl.slice(apiUrl.lastIndexOf(':') + 1),
+        LOCKLINE_API_TOKENS: `viewer:${tokens.viewer},operator:${tokens.operator}`,
+      },
+    });
     const services = specs.map((s) => new Supervised(s.name, process.execPath, [s.main], s.env, io));
     for (const s of services) s.start();
 
     io.out(`Lockline is up (data in ${data})`);
     io.out(`  nats-server   ${natsUrl}${monitorUrl ? `  (monitoring ${monitorUrl}; users and passwords in ${join(data, 'nats', 'nats.conf')})` : ' (yours)'}`);
     io.out(`  event store   ${storeUrl}`);
-    for (const s of specs) io.out(`  ${s.name.padEnd(13)} pid ${services.find((x) => x.name === s.name)?.pid ?? '?'}, metrics http://127.0.0.1:${s.env.LOCKLINE_METRICS_PORT}/metrics`);
+    for (const s of specs) io.out(`  ${s.name.padEnd(13)} pid ${services.find((x) => x.name === s.name)?.pid ?? '?'}, ${s.name === 'api' ? `${apiUrl}  (routes at ${apiUrl}/docs; metrics ${apiUrl}/metrics)` : `metrics http://127.0.0.1:${s.env.LOCKLINE_METRICS_PORT}/metrics`}`);
     io.out(`  ${hosts} simulated hosts (${profile}) at ${rate ? `${rate} events/s` : 'full speed'}${faults ? `, faults ${faults}` : ''}`);
     io.out(`Try: npx lockline audit --store ${storeUrl}   (Ctrl-C here stops everything)`);
+    io.out(`Dashboard: ${apiUrl}/   token (viewer): ${tokens.viewer}   (operator token in ${join(data, 'api-tokens.json')})`);
 
     // 4. Progress, once a second
     const store = await openStore(storeUrl);
@@ -295,13 +339,14 @@ Options:
       for (const s of await store.listStreams()) stored += s.lastRevision + 1;
       const jsm = await nc.jetstreamManager();
       const count = async (name: string): Promise<number> => (await jsm.streams.info(name)).state.messages;
-      const [batches, findings, dead] = await Promise.all([count(EVENTS_STREAM), count(FINDINGS_STREAM), count(DLQ_STREAM)]);
+      // LOCKLINE_EVENTS is a work queue: what it holds is what ingest has yet to store.
+      const [backlog, findings, dead] = await Promise.all([count(EVENTS_STREAM), count(FINDINGS_STREAM), count(DLQ_STREAM)]);
       const now = Date.now();
       const rateNow = Math.round(((stored - lastStored) * 1000) / Math.max(1, now - lastAt));
       lastStored = stored;
       lastAt = now;
       const down = services.filter((s) => !s.alive).map((s) => s.name);
-      const line = `${Math.round((now - started) / 1000)}s  stored ${stored.toLocaleString('en-US')} events (${rateNow.toLocaleString('en-US')}/s)  batches ${batches.toLocaleString('en-US')}  findings ${findings.toLocaleString('en-US')}  dead letters ${dead}${down.length ? `  DOWN: ${down.join(', ')}` : ''}`;
+      const line = `${Math.round((now - started) / 1000)}s  stored ${stored.toLocaleString('en-US')} events (${rateNow.toLocaleString('en-US')}/s)  backlog ${backlog.toLocaleString('en-US')} batches  findings ${findings.toLocaleString('en-US')}  dead letters ${dead}${down.length ? `  DOWN: ${down.join(', ')}` : ''}`;
       if (tty) process.stdout.write(`\r${line}\x1b[K`);
       else io.out(line);
     };
@@ -317,8 +362,8 @@ Options:
     clearInterval(timer);
     await tick().catch(() => undefined);
     if (tty) process.stdout.write('\n');
-    io.out('stopping: host-sim, ingest, projector, nats-server …');
-    for (const name of ['host-sim', 'ingest', 'projector']) {
+    io.out('stopping: api, host-sim, ingest, projector, nats-server …');
+    for (const name of ['api', 'host-sim', 'ingest', 'projector']) {
       await Promise.all(services.filter((s) => s.name.startsWith(name)).map((s) => s.stop()));
     }
     await store.close();
