@@ -51,6 +51,7 @@ export {
 } from './names.js';
 export { eventsSubjectTransform, fnv1a32, partitionOf, partitionsOfTransform, type SubjectTransform } from './partition.js';
 export { natsAuthOptions } from './authOptions.js';
+export { checkNatsCluster, natsRouteUrl, renderNatsClusterConfig, renderNatsClusterConfigs, type NatsClusterNode, type NatsClusterOptions } from './natsClusterConfig.js';
 
 // Errors, each with a stable `code`.
 export {
