@@ -10,6 +10,7 @@ import {
   parsePartitionedSubject,
   partitionFilter,
   partitionedEventsSubject,
+  QUERY_VERBS,
   querySubject,
   queryWildcard,
   SERVICE_ROLES,
@@ -38,6 +39,8 @@ describe('names', () => {
 
   it('query subjects', () => {
     expect(querySubject(2, 'stateAt')).toBe('lockline.v1.query.2.stateAt');
+    for (const verb of ['vmas', 'events', 'rebuild'] as const) expect(querySubject(0, verb)).toBe(`lockline.v1.query.0.${verb}`);
+    expect(QUERY_VERBS).toEqual(['state', 'tree', 'explain', 'stateAt', 'fleet', 'vmas', 'events', 'rebuild']);
     expect(queryWildcard(2)).toBe('lockline.v1.query.2.*');
     expect(() => querySubject(0, 'drop' as never)).toThrow(/unknown query verb/);
   });

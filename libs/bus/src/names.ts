@@ -102,8 +102,12 @@ export function deadLetterSubject(hostId: string | null): string {
   return `${SUBJECT_ROOT}.dlq.${hostId !== null && isValidId(hostId) ? hostId : UNKNOWN_HOST_TOKEN}`;
 }
 
-/** Request-reply verbs the projector answers. */
-export const QUERY_VERBS = ['state', 'tree', 'explain', 'stateAt', 'fleet'] as const;
+/**
+ * Request-reply verbs the projector answers: questions about a host (`state`, `tree`, `explain`,
+ * `stateAt`, `vmas`, `events`), about a partition (`fleet`), and one action (`rebuild`, which the
+ * API lets only operators ask for).
+ */
+export const QUERY_VERBS = ['state', 'tree', 'explain', 'stateAt', 'fleet', 'vmas', 'events', 'rebuild'] as const;
 export type QueryVerb = (typeof QUERY_VERBS)[number];
 
 export function isQueryVerb(value: unknown): value is QueryVerb {

@@ -1,5 +1,5 @@
 import type { Finding } from '@lockline/audit';
-import { lockedVmValue, mclInheritNames, memlockLimitPages, vmFlagNames } from '@lockline/kernel';
+import { PAGE, VmaFlag, lockedVmValue, mclInheritNames, memlockLimitPages, vmFlagNames, vmaEnd, vmaFlags, vmaStart, vmaTag } from '@lockline/kernel';
 import type { LockState } from './explain.js';
 import { explain } from './explain.js';
 import type { HostProjection } from './hostProjection.js';
@@ -81,6 +81,55 @@ export function processViews(p: HostProjection, only?: readonly number[]): Proce
   }
   for (const v of views) v.children = (children.get(v.pid) ?? []).sort((a, b) => a - b);
   return views;
+}
+
+/** One VMA of a process's mm, as the API shows it. */
+export interface VmaView {
+  /** byte addresses, hex: `[start, end)` */
+  start: string;
+  end: string;
+  pages: number;
+  /** protection and the lock and special bits set on it: read, write, exec, shared, VM_LOCKED … */
+  flags: string[];
+  /** seq of the event that set VM_LOCKED on it (here or in an ancestor's mm it was copied from), or null */
+  lockedAt: number | null;
+}
+
+const hex = (page: number): string => `0x${(page * PAGE).toString(16)}`;
+const VMA_FLAG_NAMES: ReadonlyArray<readonly [number, string]> = [
+  [VmaFlag.READ, 'read'],
+  [VmaFlag.WRITE, 'write'],
+  [VmaFlag.EXEC, 'exec'],
+  [VmaFlag.SHARED, 'shared'],
+  [VmaFlag.LOCKED, 'VM_LOCKED'],
+  [VmaFlag.LOCKONFAULT, 'VM_LOCKONFAULT'],
+  [VmaFlag.SPECIAL, 'special'],
+  [VmaFlag.GROWSDOWN, 'VM_GROWSDOWN'],
+  [VmaFlag.DONTCOPY, 'VM_DONTCOPY'],
+  [VmaFlag.DROPPABLE, 'VM_DROPPABLE'],
+];
+
+/**
+ * Every VMA of `pid`'s mm, in address order; null when the boot has no such process or it has no mm
+ * (a kernel thread, or a process that exited).
+ */
+export function vmaViews(p: HostProjection, pid: number): VmaView[] | null {
+  const mm = p.host?.tasks.get(pid)?.mm;
+  if (mm === undefined || mm === null) return null;
+  const v = mm.vmas;
+  const out: VmaView[] = [];
+  for (let i = 0; i < v.n; i++) {
+    const flags = vmaFlags(v, i);
+    const tag = vmaTag(v, i);
+    out.push({
+      start: hex(vmaStart(v, i)),
+      end: hex(vmaEnd(v, i)),
+      pages: vmaEnd(v, i) - vmaStart(v, i),
+      flags: VMA_FLAG_NAMES.filter(([bit]) => (flags & bit) !== 0).map(([, name]) => name),
+      lockedAt: tag === 0 ? null : tag,
+    });
+  }
+  return out;
 }
 
 export function findingsByCode(findings: readonly Finding[]): Record<string, number> {

@@ -1,12 +1,12 @@
-import { DLQ_STREAM, EVENTS_STREAM, FINDINGS_STREAM, encodeJson, publishDeadLetter } from '@lockline/bus';
+import { DLQ_STREAM, EVENTS_STREAM, FINDINGS_STREAM, encodeJson, partitionOf, publishDeadLetter } from '@lockline/bus';
 import { readStoredMessages } from '@lockline/bus/testing';
-import { explain, hostView } from '@lockline/projection';
+import { explain, hostView, vmaViews } from '@lockline/projection';
 import { createLogger, createRegistry } from '@lockline/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiApp } from './app.js';
 import { build } from './app.js';
 import { apiConfig } from './config.js';
-import type { DeadLetter, DeadLettersPage, EventsPage, Explanation, Fleet, FindingsPage, HostState, ProcessDetail, ReplayResult, StateDiff, Tree } from './schemas.js';
+import type { DeadLetter, DeadLettersPage, EventsPage, Explanation, Fleet, FindingsPage, HostState, ProcessDetail, RebuildResult, ReplayResult, StateDiff, Tree } from './schemas.js';
 import { TOKENS, eventually, fleetEvents, foldUpTo, referenceFold, startHarness, type Harness } from './testing/harness.js';
 
 const PARTITIONS = 2;
@@ -177,7 +177,9 @@ describe('GET /v1/hosts/:hostId/processes/:pid', () => {
     expect(d.process.pid).toBe(pid);
     expect(d.explain).toEqual(JSON.parse(JSON.stringify(ref)));
     expect(d.mm).toMatchObject({ defFlags: ref.defFlags, mclInherit: ref.mclInherit, lockedRanges: d.explain.ranges, vmaCount: d.process.vmaCount });
-    expect(d.mm!.vmas).toBeUndefined(); // the projector has no verb for them yet
+    // Every VMA, over NATS too (the projector's vmas verb), as a from-scratch fold lists them.
+    expect(d.mm!.vmas).toEqual(JSON.parse(JSON.stringify(vmaViews(latest, pid))));
+    expect(d.mm!.vmas!.length).toBe(d.process.vmaCount);
   });
 
   it('goes back in time with seq', async () => {
@@ -191,6 +193,7 @@ describe('GET /v1/hosts/:hostId/processes/:pid', () => {
     } else {
       expect(r.statusCode).toBe(200);
       expect(r.json<ProcessDetail>()).toMatchObject({ seq: past.seq, explain: JSON.parse(JSON.stringify(ref)) });
+      expect(r.json<ProcessDetail>().mm!.vmas).toEqual(JSON.parse(JSON.stringify(vmaViews(past, pid))));
     }
   });
 
@@ -273,6 +276,50 @@ describe('time travel', () => {
     const mine = (await h.request({ url: `/v1/hosts/${hostId}/events?pid=${pid}&limit=20` })).json<EventsPage>();
     expect(mine.items.length).toBeGreaterThan(0);
     for (const e of mine.items) expect([(e.data as { pid?: number }).pid, (e.data as { child?: number }).child]).toContain(pid);
+  });
+
+  it('events come from the projector: an API without a store serves them over NATS alone', async () => {
+    const app = build(apiConfig({ tokens: TOKENS, partitions: PARTITIONS }), { nc: h.api, log: createLogger('api', 'silent'), registry: createRegistry('api') });
+    try {
+      await app.ready();
+      const boot = events.filter((e) => e.hostId === hostId && e.bootId === latest.bootId);
+      const first = await h.request({ url: `/v1/hosts/${hostId}/events?limit=100` }, app);
+      expect(first.statusCode).toBe(200);
+      const page = first.json<EventsPage>();
+      expect(page.items).toEqual(JSON.parse(JSON.stringify(boot.slice(0, 100))));
+      expect(page.next).toBe(`/v1/hosts/${hostId}/events?limit=100&cursor=100&bootId=${latest.bootId}`);
+      const second = (await h.request({ url: page.next! }, app)).json<EventsPage>();
+      expect(second.items.map((e) => e.seq)).toEqual(boot.slice(100, 200).map((e) => e.seq));
+      const forks = (await h.request({ url: `/v1/hosts/${hostId}/events?type=syscall.fork&limit=10` }, app)).json<EventsPage>();
+      expect(forks.items).toEqual(JSON.parse(JSON.stringify(boot.filter((e) => e.type === 'syscall.fork').slice(0, 10))));
+      expect((await h.request({ url: '/v1/hosts/host-999/events' }, app)).statusCode).toBe(404);
+      expect((await h.request({ url: `/v1/hosts/${hostId}/events?bootId=nosuchboot` }, app)).statusCode).toBe(404);
+      const metrics = (await h.request({ url: '/metrics', as: null }, app)).body;
+      expect(metrics).toMatch(/lockline_api_query_duration_seconds_count\{[^}]*verb="events",outcome="ok"[^}]*\} [1-9]/);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('events: when no projector answers, an API with a store reads them from it', async () => {
+    // The API believes in more partitions than the projector runs: this host routes to nobody.
+    const app = await h.app2({ partitions: 64 });
+    const stray = hostIds.find((id) => partitionOf(id, 64) >= PARTITIONS);
+    expect(stray).toBeDefined();
+    const boot = events.filter((e) => e.hostId === stray && e.bootId === reference.latest.get(stray!)!.bootId);
+    const r = await h.request({ url: `/v1/hosts/${stray}/events?limit=20` }, app);
+    expect(r.statusCode).toBe(200);
+    expect(r.json<EventsPage>().items.map((e) => e.seq)).toEqual(boot.slice(0, 20).map((e) => e.seq));
+    // Without a store, the same is 503.
+    const bare = build(apiConfig({ tokens: TOKENS, partitions: 64 }), { nc: h.api, log: createLogger('api', 'silent'), registry: createRegistry('api') });
+    try {
+      await bare.ready();
+      const unavailable = await h.request({ url: `/v1/hosts/${stray}/events?limit=20` }, bare);
+      expect(unavailable.statusCode).toBe(503);
+      expect(problemOf(unavailable).detail).toMatch(/no projector answers events/);
+    } finally {
+      await bare.close();
+    }
   });
 
   it('events: 400 for a bad page size or type, 404 for an unknown host or boot', async () => {
@@ -464,10 +511,32 @@ describe('dead letters', () => {
 });
 
 describe('operations', () => {
-  it('rebuild answers 501, naming the missing projector verb', async () => {
+  it("rebuild: an operator's rebuild of a host folds it again from the store; the same state, no finding published again", async () => {
+    const findings = async () => (await (await h.admin.jetstreamManager()).streams.info(FINDINGS_STREAM)).state.messages;
+    const before = await findings();
     const r = await h.request({ method: 'POST', url: '/v1/rebuild', as: 'operator', payload: { hostId } });
-    expect(r.statusCode).toBe(501);
-    expect(problemOf(r)).toMatchObject({ code: 'NOT_IMPLEMENTED', detail: expect.stringMatching(/no rebuild verb/) });
+    expect(r.statusCode).toBe(200);
+    const body = r.json<RebuildResult>();
+    expect(body.hosts).toEqual([
+      expect.objectContaining({ hostId, seq: latest.seq, stateHash: latest.stateHash(), events: events.filter((e) => e.hostId === hostId).length, findingsPublished: 0 }),
+    ]);
+    expect(body.hosts[0]!.boots).toContain(latest.bootId);
+    expect((await h.request({ url: `/v1/hosts/${hostId}` })).json<HostState>().stateHash).toBe(latest.stateHash());
+    expect(await findings()).toBe(before);
+  });
+
+  it('rebuild without a body rebuilds every host, each partition asked; a viewer may not (403), an unknown host is 404', async () => {
+    const all = await h.request({ method: 'POST', url: '/v1/rebuild', as: 'operator' });
+    expect(all.statusCode).toBe(200);
+    const { hosts } = all.json<RebuildResult>();
+    expect(hosts.map((x) => x.hostId)).toEqual(hostIds);
+    for (const x of hosts) expect(x).toMatchObject({ stateHash: reference.latest.get(x.hostId)!.stateHash(), findingsPublished: 0 });
+    const forbidden = await h.request({ method: 'POST', url: '/v1/rebuild', as: 'viewer', payload: { hostId } });
+    expect(forbidden.statusCode).toBe(403);
+    expect(problemOf(forbidden).code).toBe('FORBIDDEN');
+    const missing = await h.request({ method: 'POST', url: '/v1/rebuild', as: 'operator', payload: { hostId: 'host-999' } });
+    expect(missing.statusCode).toBe(404);
+    expect(problemOf(missing).detail).toMatch(/host-999/);
   });
 
   it('bodies: unknown fields and bad JSON are 400, a body over the limit 413, another media type 415', async () => {

@@ -41,7 +41,7 @@ declare module 'fastify' {
 export interface ApiDeps {
   /** NATS as the `api` user: queries go to the projector. Without it, `store` is folded offline. */
   readonly nc?: NatsConnection;
-  /** The event store: a host's raw events (with NATS), or everything (without). */
+  /** The event store: a host's events when no projector answers (with NATS), or everything (without). */
   readonly store?: EventStore;
   readonly log: Logger;
   readonly registry: Registry;
@@ -104,6 +104,7 @@ export function build(config: ApiConfig, deps: ApiDeps): ApiApp {
     backend = natsBackend(deps.nc, {
       partitions: config.partitions,
       queryTimeoutMs: config.queryTimeoutMs,
+      rebuildTimeoutMs: config.rebuildTimeoutMs,
       findingsKept: config.findingsKept,
       log,
       metrics,

@@ -1,5 +1,5 @@
 import type { Feed, FindingsPageRequest, FindingsPageResult } from './feed.js';
-import type { DeadLetter, Explanation, Fleet, HostState, HostView, ReplayResult, StateDiff, StoredEvent, Vma } from './schemas.js';
+import type { DeadLetter, Explanation, Fleet, HostState, HostView, RebuildResult, ReplayResult, StateDiff, StoredEvent, Vma } from './schemas.js';
 
 /**
  * Where the API's answers come from — a small port with two adapters: the projector over NATS
@@ -56,5 +56,6 @@ export interface Backend {
   deadLetters(request: DeadLettersRequest): Promise<{ items: DeadLetter[]; nextAfter: number | null }>;
   deadLetter(seq: number): Promise<DeadLetter>;
   replayDeadLetter(seq: number): Promise<ReplayResult>;
-  rebuild(hostId: string | undefined): Promise<never>;
+  /** Folds the host (or every host) again from the event store: the projector does it, so offline this is NOT_IMPLEMENTED. */
+  rebuild(hostId: string | undefined): Promise<RebuildResult>;
 }

@@ -20,7 +20,7 @@ function problems(env: Record<string, string>): string {
 describe('loadConfig', () => {
   it('parses the environment with defaults, and freezes it', () => {
     const c = loadConfig(base);
-    expect(c).toMatchObject({ natsUrl: 'nats://127.0.0.1:4333', partitions: 1, host: '127.0.0.1', port: 8080, rateLimitPerMinute: 6000, bodyLimit: 16_384, queryTimeoutMs: 5000, logLevel: 'info' });
+    expect(c).toMatchObject({ natsUrl: 'nats://127.0.0.1:4333', partitions: 1, host: '127.0.0.1', port: 8080, rateLimitPerMinute: 6000, bodyLimit: 16_384, queryTimeoutMs: 5000, rebuildTimeoutMs: 120_000, logLevel: 'info' });
     expect(c.tokens).toEqual([
       { role: 'viewer', token: viewer },
       { role: 'operator', token: operator },

@@ -8,8 +8,7 @@ import { parseTokens, type ApiToken } from './tokens.js';
  *
  * Two ways to run: with LOCKLINE_NATS_URL the API asks the projector over NATS (the normal case);
  * without it, LOCKLINE_STORE names an event store the API folds itself, for offline debugging. With
- * both, NATS answers every query and the store serves a host's raw events (the projector has no verb
- * for them yet).
+ * both, NATS answers every query and the store serves a host's events only when no projector answers.
  */
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -34,6 +33,8 @@ export interface ApiConfig {
   readonly bodyLimit: number;
   /** LOCKLINE_QUERY_TIMEOUT_MS: how long a projector query may take (default 5000). */
   readonly queryTimeoutMs: number;
+  /** LOCKLINE_API_REBUILD_TIMEOUT_MS: how long the API waits for a rebuild (default 120000; the projector finishes it anyway). */
+  readonly rebuildTimeoutMs: number;
   /** LOCKLINE_API_FINDINGS_KEPT: findings held in memory for paging and stream resumption (default 100000). */
   readonly findingsKept: number;
   /** LOCKLINE_API_PUBLIC_DIR: static files served at `/` (default: the package's public/). */
@@ -82,6 +83,7 @@ const envSchema = z
     LOCKLINE_API_RATE_LIMIT: integer(1, 10_000_000, 6000),
     LOCKLINE_API_BODY_LIMIT: integer(256, 16 * 1024 * 1024, 16 * 1024),
     LOCKLINE_QUERY_TIMEOUT_MS: integer(50, 120_000, 5000),
+    LOCKLINE_API_REBUILD_TIMEOUT_MS: integer(1000, 3_600_000, 120_000),
     LOCKLINE_API_FINDINGS_KEPT: integer(100, 10_000_000, 100_000),
     LOCKLINE_API_PUBLIC_DIR: optionalText,
     LOCKLINE_LOG_LEVEL: z.preprocess(unsetIfEmpty, z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info')),
@@ -109,6 +111,7 @@ const envSchema = z
       rateLimitPerMinute: env.LOCKLINE_API_RATE_LIMIT,
       bodyLimit: env.LOCKLINE_API_BODY_LIMIT,
       queryTimeoutMs: env.LOCKLINE_QUERY_TIMEOUT_MS,
+      rebuildTimeoutMs: env.LOCKLINE_API_REBUILD_TIMEOUT_MS,
       findingsKept: env.LOCKLINE_API_FINDINGS_KEPT,
       ...(env.LOCKLINE_API_PUBLIC_DIR === undefined ? {} : { publicDir: env.LOCKLINE_API_PUBLIC_DIR }),
       logLevel: env.LOCKLINE_LOG_LEVEL,
@@ -129,6 +132,7 @@ export function apiConfig(overrides: Partial<ApiConfig> & Pick<ApiConfig, 'token
     rateLimitPerMinute: 6000,
     bodyLimit: 16 * 1024,
     queryTimeoutMs: 5000,
+    rebuildTimeoutMs: 120_000,
     findingsKept: 100_000,
     logLevel: 'silent' as const,
     ...overrides,

@@ -6,27 +6,45 @@ import type { ConsumerMessages, JetStreamClient, JetStreamManager, KvEntry, Nats
 import * as z from 'zod';
 import type { Backend, DeadLettersRequest, EventsRequest } from './backend.js';
 import { ApiError, notFound } from './errors.js';
-import { bootsOf, readEvents } from './eventsReader.js';
+import { readEvents } from './eventsReader.js';
 import { Feed } from './feed.js';
 import type { ApiMetrics } from './metrics.js';
-import { deadLetter, explanation, finding, hostState, hostSummary, hostView, stateDiff, type DeadLetter, type Fleet, type FleetHost } from './schemas.js';
+import {
+  deadLetter,
+  eventsResult,
+  explanation,
+  finding,
+  hostState,
+  hostSummary,
+  hostView,
+  rebuiltHost,
+  stateDiff,
+  vma,
+  type DeadLetter,
+  type Fleet,
+  type FleetHost,
+  type RebuiltHost,
+} from './schemas.js';
 
 /**
  * The backend that asks the projector (DESIGN.md: the API reads, over NATS, what the projector
- * folds). Per-host questions are request-reply on `lockline.v1.query.<partitionOf(hostId, N)>.<verb>`;
- * the fleet and the live stream come from the hosts bucket, watched; findings from the findings
- * stream, read from its start by an ordered consumer into memory (the last `findingsKept`); dead
- * letters are read one message at a time from LOCKLINE_DLQ (an operator's page, not a hot path) and
- * replayed by publishing the stored line again on the host's events subject.
+ * folds). Per-host questions — a host's events and a rebuild included — are request-reply on
+ * `lockline.v1.query.<partitionOf(hostId, N)>.<verb>`; the fleet and the live stream come from the
+ * hosts bucket, watched; findings from the findings stream, read from its start by an ordered consumer
+ * into memory (the last `findingsKept`); dead letters are read one message at a time from LOCKLINE_DLQ
+ * (an operator's page, not a hot path) and replayed by publishing the stored line again on the host's
+ * events subject.
  */
 
 export interface NatsBackendOptions {
   readonly partitions: number;
   readonly queryTimeoutMs: number;
+  /** how long to wait for a rebuild (default queryTimeoutMs) */
+  readonly rebuildTimeoutMs?: number;
   readonly findingsKept: number;
   readonly log: Logger;
   readonly metrics: ApiMetrics;
-  /** Serves a host's raw events (the projector has no verb for them yet). */
+  /** Serves a host's events when no projector answers (the projector's `events` verb is asked first). */
   readonly store?: EventStore;
   readonly now?: () => number;
 }
@@ -49,6 +67,9 @@ const jetStreamCode = (err: unknown): number | undefined => {
 };
 
 const storedDeadLetter = deadLetter.omit({ seq: true });
+const vmaList = z.array(vma).nullable();
+const rebuiltHosts = z.array(rebuiltHost);
+const byHostId = (a: RebuiltHost, b: RebuiltHost): number => (a.hostId < b.hostId ? -1 : a.hostId > b.hostId ? 1 : 0);
 
 export function natsBackend(nc: NatsConnection, options: NatsBackendOptions): Backend {
   const { log, metrics, store } = options;
@@ -74,10 +95,10 @@ export function natsBackend(nc: NatsConnection, options: NatsBackendOptions): Ba
   const loops: Array<Promise<void>> = [];
   let stopping = false;
 
-  function upstream(err: unknown, what: string): ApiError {
+  function upstream(err: unknown, what: string, timeoutMs = options.queryTimeoutMs): ApiError {
     const code = natsCode(err);
     if (code === '503') return new ApiError('UNAVAILABLE', `no projector answers ${what}: is it running, and caught up with the store?`, { cause: err, retryAfterSeconds: 1 });
-    if (code === 'TIMEOUT') return new ApiError('TIMEOUT', `the projector did not answer ${what} within ${options.queryTimeoutMs} ms`, { cause: err });
+    if (code === 'TIMEOUT') return new ApiError('TIMEOUT', `the projector did not answer ${what} within ${timeoutMs} ms`, { cause: err });
     if (code === 'PERMISSIONS_VIOLATION' || code === 'AUTHORIZATION_VIOLATION') return new ApiError('INTERNAL', `NATS refused ${what} to the api user`, { cause: err });
     return new ApiError('UNAVAILABLE', `NATS is not reachable for ${what}`, { cause: err, retryAfterSeconds: 1 });
   }
@@ -91,29 +112,33 @@ export function natsBackend(nc: NatsConnection, options: NatsBackendOptions): Ba
   const inFlight = new Map<string, Promise<unknown>>();
 
   /** One question to the projector copy owning `hostId`; its answer parsed with `schema`. */
-  function ask<T>(verb: QueryVerb, hostId: string, body: Record<string, unknown>, schema: z.ZodType<T>): Promise<T> {
-    const key = `${verb}\u0000${hostId}\u0000${JSON.stringify(body)}`;
+  function ask<T>(verb: QueryVerb, hostId: string, body: Record<string, unknown>, schema: z.ZodType<T>, timeoutMs = options.queryTimeoutMs): Promise<T> {
+    return askPartition(verb, partitionOf(hostId, options.partitions), `for ${hostId}`, { hostId, ...body }, schema, timeoutMs);
+  }
+
+  /** One question to the projector copy owning `partition`, shared with the same one in flight. */
+  function askPartition<T>(verb: QueryVerb, partition: number, about: string, body: Record<string, unknown>, schema: z.ZodType<T>, timeoutMs: number): Promise<T> {
+    const key = `${verb}\u0000${partition}\u0000${JSON.stringify(body)}`;
     const shared = inFlight.get(key);
     if (shared !== undefined) {
       metrics.queriesShared.inc({ verb });
       return shared as Promise<T>;
     }
-    const asked = askProjector(verb, hostId, body, schema).finally(() => inFlight.delete(key));
+    const asked = askProjector(verb, partition, about, body, schema, timeoutMs).finally(() => inFlight.delete(key));
     inFlight.set(key, asked);
     return asked;
   }
 
-  async function askProjector<T>(verb: QueryVerb, hostId: string, body: Record<string, unknown>, schema: z.ZodType<T>): Promise<T> {
-    const partition = partitionOf(hostId, options.partitions);
+  async function askProjector<T>(verb: QueryVerb, partition: number, about: string, body: Record<string, unknown>, schema: z.ZodType<T>, timeoutMs: number): Promise<T> {
     const subject = querySubject(partition, verb);
     const t0 = performance.now();
     let outcome = 'ok';
     try {
       let msg;
       try {
-        msg = await nc.request(subject, encodeJson({ hostId, ...body }), { timeout: options.queryTimeoutMs });
+        msg = await nc.request(subject, encodeJson(body), { timeout: timeoutMs });
       } catch (err) {
-        const e = upstream(err, `${verb} for ${hostId} (partition ${partition} of ${options.partitions})`);
+        const e = upstream(err, `${verb} ${about} (partition ${partition} of ${options.partitions})`, timeoutMs);
         outcome = e.code;
         throw e;
       }
@@ -132,7 +157,7 @@ export function natsBackend(nc: NatsConnection, options: NatsBackendOptions): Ba
       const data = schema.safeParse(reply.data.data);
       if (!data.success) {
         outcome = 'UPSTREAM_FAILED';
-        log.error({ verb, hostId, issues: data.error.issues.slice(0, 5) }, "the projector's answer does not match the API's schema");
+        log.error({ verb, partition, about, issues: data.error.issues.slice(0, 5) }, "the projector's answer does not match the API's schema");
         throw new ApiError('UPSTREAM_FAILED', `the projector's answer to ${verb} does not match the API's schema (are both the same version?)`);
       }
       return data.data;
@@ -263,15 +288,26 @@ export function natsBackend(nc: NatsConnection, options: NatsBackendOptions): Ba
     stateAt: (hostId, o) => ask('stateAt', hostId, { ...opt('bootId', o.bootId), seq: o.seq, ...opt('only', o.only) }, hostView),
     diff: (hostId, o) => ask('stateAt', hostId, { ...opt('bootId', o.bootId), from: o.from, to: o.to }, stateDiff),
     explain: (hostId, pid, o) => ask('explain', hostId, { pid, ...opt('bootId', o.bootId), ...opt('seq', o.seq) }, explanation),
-    vmas: () => Promise.resolve(undefined),
+    async vmas(hostId, pid, o) {
+      return (await ask('vmas', hostId, { pid, ...opt('bootId', o.bootId), ...opt('seq', o.seq) }, vmaList)) ?? undefined;
+    },
 
     async events(hostId, request: EventsRequest) {
-      if (store === undefined) {
-        throw new ApiError('NOT_IMPLEMENTED', 'host events are read from the event store, and this API was started without one (set LOCKLINE_STORE); the projector has no events verb yet');
+      const body = {
+        ...opt('bootId', request.bootId),
+        cursor: request.cursor,
+        limit: request.limit,
+        ...opt('types', request.types === undefined ? undefined : [...request.types].sort()),
+        ...opt('pid', request.pid),
+      };
+      try {
+        return await ask('events', hostId, body, eventsResult);
+      } catch (err) {
+        // The projector reads the store it folds; when none answers, a store given to the API serves.
+        if (store === undefined || !(err instanceof ApiError) || (err.code !== 'UNAVAILABLE' && err.code !== 'TIMEOUT')) throw err;
+        log.debug({ hostId, code: err.code }, "no projector answered for the host's events: read from the store");
+        return readEvents(store, hostId, request.bootId ?? feed.host(hostId)?.bootId, request);
       }
-      const bootId = request.bootId ?? feed.host(hostId)?.bootId ?? (await bootsOf(store, hostId))[0];
-      if (bootId === undefined) throw notFound(`host ${hostId} has no events in the store`);
-      return readEvents(store, hostId, bootId, request);
     },
 
     findings: (request) => Promise.resolve(feed.findingsPage(request)),
@@ -316,13 +352,18 @@ export function natsBackend(nc: NatsConnection, options: NatsBackendOptions): Ba
       return { seq, hostId: letter.hostId, subject, duplicate: ack.duplicate };
     },
 
-    rebuild(hostId) {
-      return Promise.reject(
-        new ApiError(
-          'NOT_IMPLEMENTED',
-          `the projector has no rebuild verb yet, so ${hostId === undefined ? 'the fleet' : `host ${hostId}`} cannot be rebuilt from here; restarting the projector rebuilds every host from the store`,
-        ),
-      );
+    async rebuild(hostId) {
+      const timeoutMs = options.rebuildTimeoutMs ?? options.queryTimeoutMs;
+      let hosts: RebuiltHost[];
+      if (hostId !== undefined) {
+        hosts = [await ask('rebuild', hostId, {}, rebuiltHost, timeoutMs)];
+      } else {
+        // Every partition's copy rebuilds its own hosts, the partitions side by side.
+        const partitions = Array.from({ length: options.partitions }, (_, p) => p);
+        hosts = (await Promise.all(partitions.map((p) => askPartition('rebuild', p, 'for every host', {}, rebuiltHosts, timeoutMs)))).flat().sort(byHostId);
+      }
+      log.info({ hostId: hostId ?? null, hosts: hosts.length, events: hosts.reduce((n, x) => n + x.events, 0), findingsPublished: hosts.reduce((n, x) => n + x.findingsPublished, 0) }, 'rebuilt from the store');
+      return { hosts };
     },
   };
 }

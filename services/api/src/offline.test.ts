@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EventStore } from '@lockline/eventstore';
 import { openEventStore } from '@lockline/eventstore';
-import { explain, hostView } from '@lockline/projection';
+import { explain, hostView, vmaViews } from '@lockline/projection';
 import { createLogger, createRegistry } from '@lockline/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build, type ApiApp } from './app.js';
@@ -58,6 +58,7 @@ describe('the API on a store, offline', () => {
     const d = r.json<ProcessDetail>();
     expect(d.explain).toEqual(JSON.parse(JSON.stringify(explain(latest, pid))));
     expect(d.mm!.vmas!.length).toBe(d.process.vmaCount);
+    expect(d.mm!.vmas).toEqual(JSON.parse(JSON.stringify(vmaViews(latest, pid))));
     expect(d.mm!.vmas!.filter((v) => v.flags.includes('VM_LOCKED')).length).toBeGreaterThanOrEqual(d.mm!.lockedRanges.length > 0 ? 1 : 0);
     expect((await get(`/v1/hosts/${hostId}/processes/4000000`)).statusCode).toBe(404);
   });

@@ -220,7 +220,7 @@ export const processDetail = z
         vmaCount: count,
         sharedWith: z.array(count).describe('other processes using this mm'),
         lockedRanges: z.array(lockedRange),
-        vmas: z.array(vma).optional().describe("every VMA; present when the backend can list them (offline today: the projector has no verb for it yet)"),
+        vmas: z.array(vma).optional().describe('every VMA of the mm, in address order'),
       })
       .nullable()
       .describe('null for a process without an mm (a kernel thread)'),
@@ -313,6 +313,9 @@ export const eventsPage = z
   .meta({ id: 'EventsPage' });
 export type EventsPage = z.output<typeof eventsPage>;
 
+/** The projector's answer to `events` (the API turns `nextCursor` into a `next` link). */
+export const eventsResult = z.object({ hostId: z.string(), bootId: z.string(), items: z.array(storedEvent), nextCursor: count.nullable() });
+
 export const deadLetter = z
   .object({
     seq: count.describe('its sequence number in LOCKLINE_DLQ'),
@@ -341,6 +344,22 @@ export const replayResult = z
   })
   .meta({ id: 'ReplayResult' });
 export type ReplayResult = z.output<typeof replayResult>;
+
+export const rebuiltHost = z
+  .object({
+    hostId: z.string(),
+    boots: z.array(z.string()).describe('the boots the projector holds after the rebuild, oldest first'),
+    seq: count,
+    stateHash: z.string().describe("the current boot's state hash after the rebuild"),
+    events: count.describe('events folded again from the store'),
+    findingsPublished: count.describe('findings the rebuild published: those no earlier fold had published (none, when the state was right)'),
+    ms: z.number(),
+  })
+  .meta({ id: 'RebuiltHost' });
+export type RebuiltHost = z.output<typeof rebuiltHost>;
+
+export const rebuildResult = z.object({ hosts: z.array(rebuiltHost).describe('each host rebuilt, by hostId') }).meta({ id: 'RebuildResult' });
+export type RebuildResult = z.output<typeof rebuildResult>;
 
 export const problemSchema = z
   .object({

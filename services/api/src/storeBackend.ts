@@ -3,11 +3,10 @@ import type { HostEvent } from '@lockline/events';
 import { hostStreamName } from '@lockline/events';
 import type { EventStore } from '@lockline/eventstore';
 import { readAllPages, readStreamPages } from '@lockline/eventstore';
-import { VmaFlag, vmaEnd, vmaFlags, vmaStart, vmaTag } from '@lockline/kernel';
-import { FleetProjection, HostProjection, diffViews, explain, hostSummaryView, hostView } from '@lockline/projection';
+import { FleetProjection, HostProjection, diffViews, explain, hostSummaryView, hostView, vmaViews } from '@lockline/projection';
 import type { Backend, Only } from './backend.js';
 import { ApiError, notFound } from './errors.js';
-import { bootsOf, readEvents } from './eventsReader.js';
+import { readEvents } from './eventsReader.js';
 import { Feed } from './feed.js';
 import type { Explanation, Fleet, HostState, HostSummary, HostView, StateDiff, Vma } from './schemas.js';
 import { filterProcesses } from './views.js';
@@ -31,21 +30,6 @@ interface Folded {
   readonly feed: Feed;
   readonly at: number;
 }
-
-const PAGE = 4096;
-const hex = (page: number): string => `0x${(page * PAGE).toString(16)}`;
-const FLAG_NAMES: Array<[number, string]> = [
-  [VmaFlag.READ, 'read'],
-  [VmaFlag.WRITE, 'write'],
-  [VmaFlag.EXEC, 'exec'],
-  [VmaFlag.SHARED, 'shared'],
-  [VmaFlag.LOCKED, 'VM_LOCKED'],
-  [VmaFlag.LOCKONFAULT, 'VM_LOCKONFAULT'],
-  [VmaFlag.SPECIAL, 'special'],
-  [VmaFlag.GROWSDOWN, 'VM_GROWSDOWN'],
-  [VmaFlag.DONTCOPY, 'VM_DONTCOPY'],
-  [VmaFlag.DROPPABLE, 'VM_DROPPABLE'],
-];
 
 export interface StoreBackendOptions {
   readonly partitions: number;
@@ -238,23 +222,10 @@ export function storeBackend(store: EventStore, options: StoreBackendOptions): B
 
     async vmas(hostId, pid, o): Promise<Vma[] | undefined> {
       const p = o.seq === undefined ? await boot(hostId, o.bootId) : await foldAt(hostId, o.bootId, o.seq);
-      const mm = p.host?.tasks.get(pid)?.mm;
-      if (mm === undefined || mm === null) return undefined;
-      const v = mm.vmas;
-      const out: Vma[] = [];
-      for (let i = 0; i < v.n; i++) {
-        const flags = vmaFlags(v, i);
-        const tag = vmaTag(v, i);
-        out.push({ start: hex(vmaStart(v, i)), end: hex(vmaEnd(v, i)), pages: vmaEnd(v, i) - vmaStart(v, i), flags: FLAG_NAMES.filter(([bit]) => (flags & bit) !== 0).map(([, name]) => name), lockedAt: tag === 0 ? null : tag });
-      }
-      return out;
+      return vmaViews(p, pid) ?? undefined;
     },
 
-    async events(hostId, request) {
-      const bootId = request.bootId ?? (await bootsOf(store, hostId))[0];
-      if (bootId === undefined) throw notFound(`the store has no events of host ${hostId}`);
-      return readEvents(store, hostId, bootId, request);
-    },
+    events: (hostId, request) => readEvents(store, hostId, request.bootId, request),
 
     async findings(request) {
       const f = await current();

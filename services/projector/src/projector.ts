@@ -4,6 +4,7 @@ import { FINDINGS_STREAM, encodeJson, lastMessageOn, openHostSummaries, partitio
 import type { HostEvent } from '@lockline/events';
 import { findingsSubject, isValidId } from '@lockline/events';
 import type { EventStore, RecordedEvent, Subscription } from '@lockline/eventstore';
+import { readHostInStoreOrder } from '@lockline/eventstore';
 import type { ProjectionOptions } from '@lockline/projection';
 import type { Logger, Registry } from '@lockline/runtime';
 import { headers as natsHeaders, type JetStreamClient, type Msg, type NatsConnection, type NatsError, type Subscription as NatsSubscription } from 'nats';
@@ -12,8 +13,8 @@ import { HostEntry } from './hostEntry.js';
 import type { HostSummary } from './hostSummary.js';
 import { storedProgressOf, summaryOf } from './hostSummary.js';
 import { projectorMetrics } from './metrics.js';
-import type { QueryContext, QueryReply } from './queries.js';
-import { answerQuery } from './queries.js';
+import type { QueryContext, QueryReply, RebuiltHost } from './queries.js';
+import { QueryError, answerQuery } from './queries.js';
 import { StateAtReader } from './stateAt.js';
 
 /** What build() needs: connections opened by main.ts (STYLE.md 7), a logger, a metrics registry. */
@@ -130,6 +131,10 @@ export function build(config: ProjectorConfig, deps: ProjectorDeps): Projector {
   let foldedAtLastTick = 0;
   let lastTickAt = 0;
   let flushing: Promise<void> | undefined;
+  /** store position of the last event of the last batch handled: what a rebuild refolds up to */
+  let handledThrough = 0;
+  /** the turn of whoever holds the fold (exclusive) */
+  let foldTurn: Promise<void> = Promise.resolve();
   let ticking = false;
   const counts = { stored: 0, duplicate: 0, suppressed: 0, summaries: 0 };
 
@@ -188,8 +193,11 @@ export function build(config: ProjectorConfig, deps: ProjectorDeps): Projector {
     return events;
   }
 
-  /** A host this run has not met: what a previous run wrote about it decides which findings are already out. */
-  async function meet(hostId: string, partition: number): Promise<void> {
+  /**
+   * A host this run has not met (or is folding again): what a previous run wrote about it decides
+   * which findings are already out.
+   */
+  async function meet(hostId: string, partition: number): Promise<HostEntry> {
     const got = await retrying('read host summary', () => summaries!.get(hostId));
     // The summary may lag the findings by up to an interval (a run killed in between): the findings
     // stream itself says what got out, since one host's findings are published one at a time, in order.
@@ -203,7 +211,7 @@ export function build(config: ProjectorConfig, deps: ProjectorDeps): Projector {
     const position = Number(last?.header(FINDING_POSITION_HEADER));
     const msgId = last?.header('Nats-Msg-Id');
     if (Number.isSafeInteger(position) && msgId !== undefined && position > entry.findingsPublishedThrough) entry.lastPublishedFinding = { position, msgId, passed: false };
-    hosts.set(hostId, entry);
+    return entry;
   }
 
   interface Outgoing {
@@ -238,6 +246,134 @@ export function build(config: ProjectorConfig, deps: ProjectorDeps): Projector {
     });
   }
 
+  /**
+   * Folds one event into its host and queues its new findings for publication (`out`), leaving out
+   * those an earlier fold already published. False when the event was not folded (a dropped boot).
+   * `again`: a rebuild folding what was folded before, which counts no new findings.
+   */
+  function foldOne(entry: HostEntry, event: HostEvent, rec: RecordedEvent, out: Outgoing[], again: boolean): boolean {
+    const r = entry.fold(event, rec.position, rec.revision);
+    if (r === undefined) {
+      if (!again) metrics.eventsIgnored.inc({ reason: 'old_boot' });
+      return false;
+    }
+    const findings = r.p.findings;
+    for (let i = r.firstNewFinding; i < findings.length; i++) {
+      const finding = findings[i]!;
+      // Every finding takes its id, published or not: the occurrence count must replay the same.
+      const msgId = entry.findingMsgId(r.p, finding);
+      if (!again) metrics.findings.inc({ code: finding.code });
+      if (entry.publishedBefore(rec.position, msgId)) {
+        counts.suppressed++;
+        metrics.findingsPublished.inc({ outcome: 'suppressed' });
+        continue;
+      }
+      out.push({ finding, msgId, position: rec.position });
+    }
+    return true;
+  }
+
+  /**
+   * Runs `fn` when nothing else holds the fold: the subscription's batches and rebuilds take turns,
+   * so a rebuild sees no event folded halfway and new events wait (in the store) until it is done.
+   */
+  function exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = foldTurn.then(fn);
+    foldTurn = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /**
+   * `rebuild`: drops what this copy holds of `hostId` and folds its events again from the store, up to
+   * the last event the subscription handed over (the later ones follow through it as usual). The new
+   * fold is built beside the old one, which answers queries meanwhile, and replaces it only once
+   * complete: a failed rebuild leaves the host as it was. Which findings are already out is learnt
+   * again as at a restart (meet: the host's summary, and the last finding on its subject), so none is
+   * published twice, and one the old fold missed is published now.
+   */
+  function rebuildHost(hostId: string): Promise<RebuiltHost> {
+    return exclusive(async () => {
+      const t0 = performance.now();
+      const old = hosts.get(hostId);
+      if (old === undefined) throw new QueryError('NOT_FOUND', `no events of host ${hostId} have been folded`);
+      const through = handledThrough;
+      try {
+        if (stopping) throw new Stopping();
+        const entry = await meet(hostId, old.partition);
+        let events = 0;
+        let findingsPublished = 0;
+        for await (const page of readHostInStoreOrder(store, hostId, { through, pageSize: MAX_BATCH })) {
+          const out: Outgoing[] = [];
+          // Stored data was validated by ingest: trusted (docs/replay.md).
+          for (const rec of page) if (foldOne(entry, rec.data as HostEvent, rec, out, true)) events++;
+          if (out.length > 0) await publishFindings(out);
+          findingsPublished += out.length;
+          // Other hosts' queries are answered between pages.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          if (stopping) throw new Stopping();
+        }
+        entry.findingsPublishedThrough = Math.max(entry.findingsPublishedThrough, entry.position);
+        // The host's rate and counters go on from the old fold's.
+        entry.folded = old.folded;
+        entry.eventsSinceSummary = old.eventsSinceSummary;
+        entry.lastSummaryAt = old.lastSummaryAt;
+        // A summary of the old fold being written now must not land after the new one.
+        while (flushing !== undefined) await flushing;
+        hosts.set(hostId, entry);
+        stateAt.forget(hostId);
+        await writeRebuiltSummary(entry);
+        const p = entry.current;
+        const rebuilt: RebuiltHost = {
+          hostId,
+          boots: [...entry.boots.keys()],
+          seq: p?.seq ?? 0,
+          stateHash: p?.stateHash() ?? '',
+          events,
+          findingsPublished,
+          ms: Math.round(performance.now() - t0),
+        };
+        const was = old.current?.stateHash() ?? null;
+        log.info({ ...rebuilt, through, was }, was === rebuilt.stateHash ? 'host rebuilt from the store: the same state' : 'host rebuilt from the store: its state was wrong, and is corrected');
+        return rebuilt;
+      } catch (err) {
+        if (err instanceof Stopping) throw new QueryError('INTERNAL', `the projector stopped before the rebuild of ${hostId} was done; the host is as it was (a restart folds every host from the store)`);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * The rebuilt host's summary, written now (with the fold held: nothing can write an older one
+   * after it). Not when the hosts bucket describes events past this fold (another copy of the
+   * partition is ahead): that one stays, as at a restart. A failed write is tried again at the next tick.
+   */
+  async function writeRebuiltSummary(entry: HostEntry): Promise<void> {
+    if (summaries === undefined) return;
+    if (entry.stored !== undefined && entry.stored.position > entry.position) return;
+    // Findings of the events after the stored summary were checked against the findings stream during
+    // the refold: what the bucket said is spent.
+    entry.stored = undefined;
+    const t = now();
+    const summary = summaryOf(entry, config.partitions, t);
+    if (summary === undefined) return;
+    entry.changed = false;
+    entry.eventsSinceSummary = 0;
+    entry.lastSummaryAt = t;
+    try {
+      await summaries.put(entry.hostId, summary);
+      entry.stored = { position: summary.position, findingsPublishedThrough: summary.findingsPublishedThrough };
+      counts.summaries++;
+      metrics.summariesWritten.inc();
+    } catch (err) {
+      entry.changed = true;
+      metrics.natsRetries.inc({ operation: 'write host summary' });
+      log.warn({ err, hostId: entry.hostId }, 'could not write the rebuilt host summary; trying again at the next interval');
+    }
+  }
+
   async function handle(batch: readonly RecordedEvent[]): Promise<void> {
     const t0 = performance.now();
     const ours: Array<{ rec: RecordedEvent; event: HostEvent }> = [];
@@ -259,33 +395,18 @@ export function build(config: ProjectorConfig, deps: ProjectorDeps): Projector {
       if (!hosts.has(hostId)) unmet.set(hostId, partition);
       ours.push({ rec, event });
     }
-    if (unmet.size > 0) await Promise.all([...unmet].map(([hostId, partition]) => meet(hostId, partition)));
+    if (unmet.size > 0) {
+      for (const entry of await Promise.all([...unmet].map(([hostId, partition]) => meet(hostId, partition)))) hosts.set(entry.hostId, entry);
+    }
 
     const out: Outgoing[] = [];
     const touched = new Set<HostEntry>();
     let folded = 0;
     for (const { rec, event } of ours) {
       const entry = hosts.get(event.hostId)!;
-      const r = entry.fold(event, rec.position, rec.revision);
-      if (r === undefined) {
-        metrics.eventsIgnored.inc({ reason: 'old_boot' });
-        continue;
-      }
+      if (!foldOne(entry, event, rec, out, false)) continue;
       folded++;
       touched.add(entry);
-      const findings = r.p.findings;
-      for (let i = r.firstNewFinding; i < findings.length; i++) {
-        const finding = findings[i]!;
-        // Every finding takes its id, published or not: the occurrence count must replay the same.
-        const msgId = entry.findingMsgId(r.p, finding);
-        metrics.findings.inc({ code: finding.code });
-        if (entry.publishedBefore(rec.position, msgId)) {
-          counts.suppressed++;
-          metrics.findingsPublished.inc({ outcome: 'suppressed' });
-          continue;
-        }
-        out.push({ finding, msgId, position: rec.position });
-      }
     }
     eventsFolded += folded;
     metrics.eventsFolded.inc(folded);
@@ -295,8 +416,9 @@ export function build(config: ProjectorConfig, deps: ProjectorDeps): Projector {
     for (const entry of touched) entry.findingsPublishedThrough = Math.max(entry.findingsPublishedThrough, entry.position);
 
     eventsRead += batch.length;
+    handledThrough = batch[batch.length - 1]!.position;
     metrics.eventsRead.inc(batch.length);
-    metrics.checkpoint.set(batch[batch.length - 1]!.position);
+    metrics.checkpoint.set(handledThrough);
     metrics.batchDuration.observe((performance.now() - t0) / 1000);
     // A short page means the read reached the end of the store (also where counting cannot tell).
     if (!caughtUp && (eventsRead >= target || batch.length < MAX_BATCH)) await becomeReady();
@@ -339,6 +461,8 @@ export function build(config: ProjectorConfig, deps: ProjectorDeps): Projector {
     },
     summaryOf: (entry) => summaryOf(entry, config.partitions, now()),
     stateAt,
+    store,
+    rebuild: rebuildHost,
   };
 
   function respond(msg: Msg, reply: QueryReply): void {
@@ -348,7 +472,7 @@ export function build(config: ProjectorConfig, deps: ProjectorDeps): Projector {
     if (max !== undefined && payload.length > max) {
       payload = encodeJson({
         ok: false,
-        error: { code: 'BAD_REQUEST', message: `the answer is ${payload.length} bytes, more than this NATS server carries (max_payload ${max}); narrow it (only: "locked")` },
+        error: { code: 'BAD_REQUEST', message: `the answer is ${payload.length} bytes, more than this NATS server carries (max_payload ${max}); narrow it (a tree: only "locked"; events: a smaller limit)` },
       } satisfies QueryReply);
     }
     msg.respond(payload);
@@ -453,7 +577,7 @@ export function build(config: ProjectorConfig, deps: ProjectorDeps): Projector {
       metrics.lag.set(lag);
       log.info({ storeEvents: target, partitions: config.partitions, mine: config.partitionsMine, profile: config.profile ?? null }, 'folding the store from the start');
       if (target === 0) await becomeReady();
-      subscription = store.subscribeToAll({ maxBatch: MAX_BATCH }, handle);
+      subscription = store.subscribeToAll({ maxBatch: MAX_BATCH }, (batch) => exclusive(() => handle(batch)));
       subscription.done.then(
         () => {
           if (!stopping) fail(new Error('the store subscription ended (the store was closed)'));

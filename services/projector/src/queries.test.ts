@@ -1,11 +1,12 @@
 import { partitionOf } from '@lockline/bus';
-import type { Explanation, HostView } from '@lockline/projection';
-import { diffViews, explain, hostView } from '@lockline/projection';
+import type { HostEvent } from '@lockline/events';
+import type { Explanation, HostView, VmaView } from '@lockline/projection';
+import { diffViews, explain, hostView, vmaViews } from '@lockline/projection';
 import type { Registry } from '@lockline/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostSummary } from './hostSummary.js';
 import type { Projector } from './projector.js';
-import type { HostState, QueryReply, StateAtDiff } from './queries.js';
+import type { EventsPage, HostState, QueryReply, StateAtDiff } from './queries.js';
 import { fleetEvents, foldUpTo, referenceFold } from './testing/fixture.js';
 import { startHarness, type Harness } from './testing/harness.js';
 
@@ -185,6 +186,82 @@ describe('each verb, asked as the api user', () => {
   });
 });
 
+describe('vmas', () => {
+  it("every VMA of the process's mm, equal to a from-scratch fold's, now and at a past seq", async () => {
+    for (const partition of [0, 1, 2]) {
+      const { hostId, pid } = lockedProcess(partition);
+      const p = reference.latest.get(hostId)!;
+      const r = (await h.ask<VmaView[]>(partition, 'vmas', { hostId, pid })) as QueryReply<VmaView[]>;
+      expect(r).toEqual({ ok: true, data: JSON.parse(JSON.stringify(vmaViews(p, pid))) });
+      expect(r.ok && r.data.length).toBe(hostView(p).processes.find((v) => v.pid === pid)!.vmaCount);
+      expect(r.ok && r.data.some((v) => v.flags.includes('VM_LOCKED') && v.lockedAt !== null)).toBe(true);
+      const seq = Math.floor(p.seq / 2);
+      const past = foldUpTo(events, hostId, p.bootId, seq);
+      const pastPid = [...past.host!.tasks.keys()].at(-1)!;
+      expect(await h.ask(partition, 'vmas', { hostId, pid: pastPid, seq })).toEqual({ ok: true, data: JSON.parse(JSON.stringify(vmaViews(past, pastPid))) });
+    }
+  });
+
+  it('a pid the boot does not have is NOT_FOUND; the pid is required', async () => {
+    const { hostId } = lockedProcess(0);
+    expect(await h.ask(0, 'vmas', { hostId, pid: 999_999 })).toEqual(error('NOT_FOUND', /no process 999999/));
+    expect(await h.ask(0, 'vmas', { hostId })).toEqual(error('BAD_REQUEST', /vmas needs "pid"/));
+  });
+});
+
+describe('events', () => {
+  const hostId = () => byPartition(2)[0]!;
+  const stored = (id: string, bootId: string): HostEvent[] => events.filter((e) => e.hostId === id && e.bootId === bootId);
+  const page = async (body: Record<string, unknown>, partition = 2): Promise<EventsPage> => {
+    const r = await h.ask<EventsPage>(partition, 'events', body);
+    if (!r.ok) throw new Error(`events: ${r.error.code} ${r.error.message}`);
+    return r.data;
+  };
+
+  it("pages through the current boot's stored events by cursor, to the end", async () => {
+    const boot = stored(hostId(), reference.latest.get(hostId())!.bootId);
+    const seen: HostEvent[] = [];
+    let cursor: number | null = 0;
+    let pages = 0;
+    while (cursor !== null) {
+      const p: EventsPage = await page({ hostId: hostId(), cursor, limit: 500 });
+      expect(p.bootId).toBe(boot[0]!.bootId);
+      expect(p.items.length).toBeLessThanOrEqual(500);
+      seen.push(...(p.items as HostEvent[]));
+      cursor = p.nextCursor;
+      pages++;
+    }
+    expect(pages).toBe(Math.ceil(boot.length / 500));
+    expect(seen).toEqual(JSON.parse(JSON.stringify(boot)));
+    // Past the end: an empty last page.
+    expect(await page({ hostId: hostId(), cursor: boot.length + 10, limit: 5 })).toMatchObject({ items: [], nextCursor: null });
+  });
+
+  it('filters by types and by pid (the actor, or the child a fork made); the default page is 100', async () => {
+    const { hostId: id, pid } = lockedProcess(2);
+    const boot = stored(id, reference.latest.get(id)!.bootId);
+    const forks = await page({ hostId: id, types: ['syscall.fork', 'syscall.exec'], limit: 30 });
+    expect(forks.items).toEqual(JSON.parse(JSON.stringify(boot.filter((e) => e.type === 'syscall.fork' || e.type === 'syscall.exec').slice(0, 30))));
+    const about = (e: HostEvent): boolean => {
+      const d = e.data as { pid?: unknown; child?: unknown };
+      return d.pid === pid || d.child === pid;
+    };
+    const mine = await page({ hostId: id, pid });
+    expect(mine.items).toEqual(JSON.parse(JSON.stringify(boot.filter(about).slice(0, 100))));
+    expect(mine.items.length).toBeGreaterThan(0);
+  });
+
+  it('reads a boot from before a reboot from the store; an unknown boot or host is NOT_FOUND', async () => {
+    const rebooted = [...reference.boots.values()].find((p) => reference.latest.get(p.hostId) !== p)!;
+    const partition = partitionOf(rebooted.hostId, PARTITIONS);
+    const p = await page({ hostId: rebooted.hostId, bootId: rebooted.bootId, limit: 10 }, partition);
+    expect(p.items).toEqual(JSON.parse(JSON.stringify(stored(rebooted.hostId, rebooted.bootId).slice(0, 10))));
+    expect(await h.ask(partition, 'events', { hostId: rebooted.hostId, bootId: 'nosuchboot', limit: 10 })).toEqual(error('NOT_FOUND', /no boot nosuchboot/));
+    const unknown = Array.from({ length: 50 }, (_, i) => `ghost-${i}`).find((id) => partitionOf(id, PARTITIONS) === 0)!;
+    expect(await h.ask(0, 'events', { hostId: unknown })).toEqual(error('NOT_FOUND', new RegExp(`no events of host ${unknown}`)));
+  });
+});
+
 describe('bad requests get an error reply, never a stack trace', () => {
   const hostId = () => byPartition(0)[0]!;
   it.each([
@@ -198,7 +275,11 @@ describe('bad requests get an error reply, never a stack trace', () => {
     ['stateAt without seq', 'stateAt', '{"hostId":"host-001"}', 'BAD_REQUEST', /needs "seq", or "from" and "to"/],
     ['stateAt with seq and from', 'stateAt', '{"hostId":"host-001","seq":3,"from":1,"to":2}', 'BAD_REQUEST', /not both/],
     ['an unknown filter', 'tree', '{"hostId":"host-001","only":"everything"}', 'BAD_REQUEST', /only/],
-    ['an unknown verb', 'reboot', '{}', 'BAD_REQUEST', /unknown query verb "reboot"/],
+    ['an unknown verb', 'reboot', '{}', 'BAD_REQUEST', /unknown query verb "reboot"; the projector answers state, tree, explain, stateAt, fleet, vmas, events, rebuild/],
+    ['events without hostId', 'events', '{}', 'BAD_REQUEST', /events needs "hostId"/],
+    ['events: a page too large', 'events', '{"hostId":"host-001","limit":501}', 'BAD_REQUEST', /limit/],
+    ['events: a type that cannot be one', 'events', '{"hostId":"host-001","types":["Fork"]}', 'BAD_REQUEST', /types\.0: expected an event type/],
+    ['events: a negative cursor', 'events', '{"hostId":"host-001","cursor":-1}', 'BAD_REQUEST', /cursor/],
   ])('%s', async (_name, verb, payload, code, message) => {
     // host-001 may live in another partition: ask the one that owns it, so only the request is wrong.
     const partition = partitionOf('host-001', PARTITIONS);

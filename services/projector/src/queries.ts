@@ -1,8 +1,10 @@
 import type { QueryVerb } from '@lockline/bus';
-import { isQueryVerb, partitionOf } from '@lockline/bus';
+import { QUERY_VERBS, isQueryVerb, partitionOf } from '@lockline/bus';
 import { bootIdSchema, hostIdSchema } from '@lockline/events';
-import type { Explanation, HostProjection, HostView, ProcessChange, ProcessView } from '@lockline/projection';
-import { diffViews, explain, hostSummaryView, hostView } from '@lockline/projection';
+import type { EventStore } from '@lockline/eventstore';
+import { bootsOf, readHostEvents } from '@lockline/eventstore';
+import type { Explanation, HostProjection, HostView, ProcessChange, ProcessView, VmaView } from '@lockline/projection';
+import { diffViews, explain, hostSummaryView, hostView, vmaViews } from '@lockline/projection';
 import * as z from 'zod';
 import type { HostEntry } from './hostEntry.js';
 import type { HostSummary } from './hostSummary.js';
@@ -28,14 +30,30 @@ export class QueryError extends Error {
   }
 }
 
+/** The most events an `events` page holds. */
+export const MAX_EVENTS_LIMIT = 500;
+const DEFAULT_EVENTS_LIMIT = 100;
+
 /** Every field a request may carry; which ones a verb needs is checked per verb. */
 export const queryRequestSchema = z.strictObject({
+  /** rebuild: absent for every host of the partition */
   hostId: hostIdSchema.optional(),
-  /** a boot other than the host's current one (state, tree, explain: one the projector still holds) */
+  /** a boot other than the host's current one (state, tree, explain, vmas: one the projector still holds; events: any in the store) */
   bootId: bootIdSchema.optional(),
+  /** explain, vmas: the process; events: only the events about it */
   pid: z.number().int().min(0).optional(),
-  /** stateAt, explain: the state after the last event with seq ≤ this */
+  /** stateAt, explain, vmas: the state after the last event with seq ≤ this */
   seq: z.number().int().min(0).optional(),
+  /** events: the revision in the boot's stream to start from (a page's nextCursor) */
+  cursor: z.number().int().min(0).optional(),
+  /** events: at most this many (default 100) */
+  limit: z.number().int().min(1).max(MAX_EVENTS_LIMIT).optional(),
+  /** events: only these types */
+  types: z
+    .array(z.string().regex(/^[a-z][a-z0-9_.]*$/, { error: 'expected an event type like "syscall.fork"' }))
+    .min(1)
+    .max(64)
+    .optional(),
   /** stateAt: a diff between the states at `from` and at `to` */
   from: z.number().int().min(0).optional(),
   to: z.number().int().min(0).optional(),
@@ -44,13 +62,40 @@ export const queryRequestSchema = z.strictObject({
 });
 export type QueryRequest = z.output<typeof queryRequestSchema>;
 
-/** What the queries need of the projector: its hosts, the store (through stateAt), summaries. */
+/** What the queries need of the projector: its hosts, the store (directly and through stateAt), summaries, a rebuild. */
 export interface QueryContext {
   readonly partitions: number;
   host(hostId: string): HostEntry | undefined;
   hostsOf(partition: number): Iterable<HostEntry>;
   summaryOf(entry: HostEntry): HostSummary | undefined;
   readonly stateAt: StateAtReader;
+  readonly store: Pick<EventStore, 'listStreams' | 'readStream'>;
+  /** Drops the host's fold and folds its events again from the store (see build() in projector.ts). */
+  rebuild(hostId: string): Promise<RebuiltHost>;
+}
+
+/** `rebuild`: one host folded again from the store. */
+export interface RebuiltHost {
+  hostId: string;
+  /** the boots held after the rebuild, oldest first */
+  boots: string[];
+  /** the current boot's seq and state hash: what the live fold had, unless it was wrong */
+  seq: number;
+  stateHash: string;
+  /** events folded again */
+  events: number;
+  /** findings the rebuild published: those no earlier fold had got onto the findings stream */
+  findingsPublished: number;
+  ms: number;
+}
+
+/** `events`: a page of a host boot's stored events (@lockline/eventstore readHostEvents). */
+export interface EventsPage {
+  hostId: string;
+  bootId: string;
+  items: unknown[];
+  /** the cursor of the next page, or null at the end of the stream */
+  nextCursor: number | null;
 }
 
 /** `state`: the host view without its processes, plus what the fold knows about its input. */
@@ -97,8 +142,7 @@ function need<T>(value: T | undefined, field: string, verb: QueryVerb): T {
   return value;
 }
 
-/** The host, checked to belong to the partition the request came in on. */
-function hostFor(ctx: QueryContext, partition: number, hostId: string): HostEntry {
+function checkPartition(ctx: QueryContext, partition: number, hostId: string): void {
   const owner = partitionOf(hostId, ctx.partitions);
   if (owner !== partition) {
     throw new QueryError(
@@ -106,6 +150,11 @@ function hostFor(ctx: QueryContext, partition: number, hostId: string): HostEntr
       `host ${hostId} belongs to partition ${owner} of ${ctx.partitions}, not ${partition}: ask lockline.v1.query.${owner}.<verb> (do the API and the projector agree on LOCKLINE_PARTITIONS?)`,
     );
   }
+}
+
+/** The host, checked to belong to the partition the request came in on. */
+function hostFor(ctx: QueryContext, partition: number, hostId: string): HostEntry {
+  checkPartition(ctx, partition, hostId);
   const entry = ctx.host(hostId);
   if (entry?.current === undefined) throw new QueryError('NOT_FOUND', `no events of host ${hostId} have been folded`);
   return entry;
@@ -169,6 +218,42 @@ async function answer(verb: QueryVerb, partition: number, req: QueryRequest, ctx
       if (e === null) throw new QueryError('NOT_FOUND', `host ${entry.hostId} boot ${p.bootId} has no process ${pid} at seq ${p.seq}`);
       return e;
     }
+    case 'vmas': {
+      const entry = hostFor(ctx, partition, need(req.hostId, 'hostId', verb));
+      const pid = need(req.pid, 'pid', verb);
+      const p = req.seq === undefined ? bootOf(entry, req.bootId) : await foldAt(ctx, entry, req.bootId, req.seq);
+      if (p.host?.tasks.has(pid) !== true) throw new QueryError('NOT_FOUND', `host ${entry.hostId} boot ${p.bootId} has no process ${pid} at seq ${p.seq}`);
+      // null: a process without an mm (a kernel thread, or one that exited)
+      const vmas: VmaView[] | null = vmaViews(p, pid);
+      return vmas;
+    }
+    case 'events': {
+      const hostId = need(req.hostId, 'hostId', verb);
+      checkPartition(ctx, partition, hostId);
+      // Any boot the store holds, also one the projector has dropped: the default is the current one.
+      const bootId = req.bootId ?? ctx.host(hostId)?.current?.bootId ?? (await bootsOf(ctx.store, hostId))[0];
+      if (bootId === undefined) throw new QueryError('NOT_FOUND', `the store has no events of host ${hostId}`);
+      const page = await readHostEvents(ctx.store, hostId, bootId, {
+        cursor: req.cursor ?? 0,
+        limit: req.limit ?? DEFAULT_EVENTS_LIMIT,
+        ...(req.types === undefined ? {} : { types: new Set(req.types) }),
+        ...(req.pid === undefined ? {} : { pid: req.pid }),
+      });
+      if (page === undefined) throw new QueryError('NOT_FOUND', `host ${hostId} has no boot ${bootId} in the store`);
+      const out: EventsPage = page;
+      return out;
+    }
+    case 'rebuild': {
+      if (req.hostId !== undefined) {
+        const entry = hostFor(ctx, partition, req.hostId);
+        return ctx.rebuild(entry.hostId);
+      }
+      // One host at a time: the fold goes on between them (each holds it only while it refolds).
+      const out: RebuiltHost[] = [];
+      const hostIds = [...ctx.hostsOf(partition)].map((e) => e.hostId).sort();
+      for (const hostId of hostIds) out.push(await ctx.rebuild(hostId));
+      return out;
+    }
     case 'stateAt': {
       const entry = hostFor(ctx, partition, need(req.hostId, 'hostId', verb));
       if (req.seq !== undefined) {
@@ -210,7 +295,7 @@ export async function answerQuery(subject: string, payload: Uint8Array, ctx: Que
   const verb = tokens[tokens.length - 1] ?? '';
   const partition = Number(tokens[tokens.length - 2]);
   try {
-    if (!isQueryVerb(verb)) throw new QueryError('BAD_REQUEST', `unknown query verb ${JSON.stringify(verb)}; the projector answers state, tree, explain, stateAt, fleet`);
+    if (!isQueryVerb(verb)) throw new QueryError('BAD_REQUEST', `unknown query verb ${JSON.stringify(verb)}; the projector answers ${QUERY_VERBS.join(', ')}`);
     const data = await answer(verb, partition, parseRequest(payload), ctx);
     return { verb, reply: { ok: true, data } };
   } catch (err) {

@@ -88,6 +88,12 @@ export class StateAtReader {
     return { p, nextRevision };
   }
 
+  /** Drops every copy kept of `hostId`'s boots (a rebuild trusts nothing folded before it). */
+  forget(hostId: string): void {
+    const prefix = `${hostId}/`;
+    for (const key of [...this.cache.keys()]) if (key.startsWith(prefix)) this.cache.delete(key);
+  }
+
   private keep(snapshots: FoldAt[], s: FoldAt): void {
     let i = snapshots.length;
     while (i > 0 && snapshots[i - 1]!.p.seq > s.p.seq) i--;

@@ -51,7 +51,7 @@ export const historyRoutes: FastifyPluginAsyncZod<{ backend: Backend }> = async 
         tags: ['history'],
         summary: "A host boot's events as stored, in pages, optionally only some types or one process",
         description:
-          '`cursor` is a position in the boot\'s stream (the previous page\'s `next` carries it); a page reads at most 5,000 events, so a narrow filter may return a short page with a `next`. Read from the event store: needs LOCKLINE_STORE.',
+          '`cursor` is a position in the boot\'s stream (the previous page\'s `next` carries it); a page reads at most 5,000 events, so a narrow filter may return a short page with a `next`. The projector reads them from the event store (offline, or when no projector answers, the API reads its LOCKLINE_STORE).',
         params: hostParams,
         querystring: eventsQuery,
         response: { 200: eventsPage, ...problems },

@@ -46,7 +46,7 @@ export const hostRoutes: FastifyPluginAsyncZod<{ backend: Backend }> = async (ap
       schema: {
         tags: ['hosts'],
         summary: 'One process: its mm (def_flags, mcl_inherit, locked and total pages, VMAs) and why its memory is locked',
-        description: 'Now, or at `seq` (time travel). `mm.vmas` lists every VMA where the backend can (offline, today); `mm.lockedRanges` the locked ones with their provenance.',
+        description: 'Now, or at `seq` (time travel). `mm.vmas` lists every VMA of its mm; `mm.lockedRanges` the locked ones with their provenance.',
         params: processParams,
         querystring: processQuery,
         response: { 200: processDetail, ...problems },
