@@ -303,11 +303,8 @@ describe('deploy/compose/compose.yaml', () => {
     expect(panels.some((p) => /locked memory/i.test(str(p.title)))).toBe(true);
   });
 
-  // Known gap: libs/runtime's serveMetrics listens on 127.0.0.1, and no config.ts has a variable for
-  // another address, so in a container Prometheus (another container) cannot reach ingest, projector
-  // or host-sim (the API is reachable: LOCKLINE_API_HOST). Fixing it needs a setting in those three
-  // services (e.g. LOCKLINE_METRICS_HOST) and this file setting it to 0.0.0.0; then this becomes `it`.
-  it.fails('tells ingest, projector and host-sim to serve /metrics beyond loopback, so that Prometheus can reach them', () => {
+  // In a container, /metrics must listen beyond loopback for Prometheus (another container) to reach it.
+  it('tells ingest, projector and host-sim to serve /metrics beyond loopback, so that Prometheus can reach them', () => {
     for (const name of lockline.filter((n) => ['ingest', 'projector', 'host-sim'].includes(programs.get(n) ?? ''))) {
       const variable = [...configVariables(programs.get(name) as ServiceName)].find((v) => /^LOCKLINE_METRICS_(HOST|ADDR|ADDRESS|LISTEN)$/.test(v));
       expect(variable, `services/${programs.get(name)}/src/config.ts reads no metrics listen address`).toBeDefined();

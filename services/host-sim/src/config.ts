@@ -1,5 +1,5 @@
 import { inboxPrefixOf } from '@lockline/bus';
-import { parseConfig } from '@lockline/runtime';
+import { DEFAULT_METRICS_HOST, LISTEN_HOST_ERROR, LISTEN_HOST_PATTERN, parseConfig } from '@lockline/runtime';
 import { createSimHost, fleetHostId, parseFaults, type Faults, type SimHostOptions } from '@lockline/sim';
 import * as z from 'zod';
 
@@ -33,6 +33,8 @@ export interface HostSimConfig {
   readonly stateSaveMs: number;
   /** 0: any free port (logged). */
   readonly metricsPort: number;
+  /** LOCKLINE_METRICS_HOST: where /metrics and /healthz listen (default 127.0.0.1; 0.0.0.0 in a container). */
+  readonly metricsHost: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -64,6 +66,7 @@ const envSchema = z.object({
   LOCKLINE_STATE_DIR: optional(z.string()),
   LOCKLINE_STATE_SAVE_MS: optional(integer(10, 60_000)),
   LOCKLINE_METRICS_PORT: optional(integer(0, 65_535)),
+  LOCKLINE_METRICS_HOST: optional(z.string().trim().regex(LISTEN_HOST_PATTERN, { error: LISTEN_HOST_ERROR })),
   LOCKLINE_LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])),
 });
 
@@ -137,6 +140,7 @@ const schema = envSchema.transform((env: Env, ctx): HostSimConfig => {
     stateDir: env.LOCKLINE_STATE_DIR ?? '.lockline/host-sim',
     stateSaveMs: env.LOCKLINE_STATE_SAVE_MS ?? 100,
     metricsPort: env.LOCKLINE_METRICS_PORT ?? 0,
+    metricsHost: env.LOCKLINE_METRICS_HOST ?? DEFAULT_METRICS_HOST,
     logLevel: env.LOCKLINE_LOG_LEVEL ?? 'info',
   };
 });

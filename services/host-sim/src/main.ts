@@ -16,7 +16,7 @@ async function main(): Promise<void> {
     log,
   );
   const sim = build(config, { nc, log, registry });
-  const metrics = await serveMetrics(registry, config.metricsPort, () => sim.ready);
+  const metrics = await serveMetrics(registry, config.metricsPort, () => sim.ready, config.metricsHost);
   log.info({ port: metrics.port }, 'metrics on /metrics, readiness on /healthz');
   const health = await serveNatsHealth(nc, {
     name: microServiceName('hostsim'),

@@ -1,4 +1,4 @@
-import { parseConfig } from '@lockline/runtime';
+import { DEFAULT_METRICS_HOST, LISTEN_HOST_ERROR, LISTEN_HOST_PATTERN, parseConfig } from '@lockline/runtime';
 import * as z from 'zod';
 
 /**
@@ -35,6 +35,8 @@ export interface IngestConfig {
   readonly gapHoldMs: number;
   /** LOCKLINE_METRICS_PORT: /metrics and /healthz on 127.0.0.1; 0 any free port (default), -1 off. */
   readonly metricsPort: number;
+  /** LOCKLINE_METRICS_HOST: where /metrics and /healthz listen (default 127.0.0.1; 0.0.0.0 in a container). */
+  readonly metricsHost: string;
   /** LOCKLINE_LOG_LEVEL (default info). */
   readonly logLevel: (typeof LOG_LEVELS)[number];
   /** LOCKLINE_FETCH_MAX_MESSAGES: batches buffered ahead per partition, and the most one round takes (default 256). */
@@ -104,6 +106,7 @@ const schema = z
     LOCKLINE_PARTITIONS_MINE: partitionsMine,
     LOCKLINE_GAP_HOLD_MS: integer(0, 600_000, 2000),
     LOCKLINE_METRICS_PORT: integer(-1, 65_535, 0),
+    LOCKLINE_METRICS_HOST: z.preprocess(unsetIfEmpty, z.string().trim().regex(LISTEN_HOST_PATTERN, { error: LISTEN_HOST_ERROR }).default(DEFAULT_METRICS_HOST)),
     LOCKLINE_LOG_LEVEL: z.preprocess(unsetIfEmpty, z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info')),
     LOCKLINE_FETCH_MAX_MESSAGES: integer(1, 1024, 256),
     LOCKLINE_STORE_RETRY_MS: integer(10, 60_000, 1000),
@@ -123,6 +126,7 @@ const schema = z
       partitionsMine: env.LOCKLINE_PARTITIONS_MINE,
       gapHoldMs: env.LOCKLINE_GAP_HOLD_MS,
       metricsPort: env.LOCKLINE_METRICS_PORT,
+      metricsHost: env.LOCKLINE_METRICS_HOST,
       logLevel: env.LOCKLINE_LOG_LEVEL,
       fetchMaxMessages: env.LOCKLINE_FETCH_MAX_MESSAGES,
       storeRetryMs: env.LOCKLINE_STORE_RETRY_MS,

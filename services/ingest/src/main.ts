@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   });
   const registry = createRegistry('ingest');
   const ingest = build(config, { nc, store, log, registry });
-  const metrics = config.metricsPort >= 0 ? await serveMetrics(registry, config.metricsPort, () => ingest.ready()) : undefined;
+  const metrics = config.metricsPort >= 0 ? await serveMetrics(registry, config.metricsPort, () => ingest.ready(), config.metricsHost) : undefined;
   if (metrics !== undefined) log.info({ port: metrics.port }, 'serving /metrics and /healthz on 127.0.0.1');
   await ingest.start();
   const health = await serveNatsHealth(nc, {

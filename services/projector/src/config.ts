@@ -1,6 +1,6 @@
 import { MAX_PARTITIONS } from '@lockline/bus';
 import { PROFILES, type ProfileName } from '@lockline/kernel';
-import { parseConfig } from '@lockline/runtime';
+import { DEFAULT_METRICS_HOST, LISTEN_HOST_ERROR, LISTEN_HOST_PATTERN, parseConfig } from '@lockline/runtime';
 import * as z from 'zod';
 
 /**
@@ -29,6 +29,8 @@ export interface ProjectorConfig {
   readonly summaryIntervalMs: number;
   /** /metrics and /healthz, on 127.0.0.1 (default 0: any free port, logged at start, as the other services). */
   readonly metricsPort: number;
+  /** LOCKLINE_METRICS_HOST: where /metrics and /healthz listen (default 127.0.0.1; 0.0.0.0 in a container). */
+  readonly metricsHost: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -53,6 +55,7 @@ const envSchema = z
     LOCKLINE_PROFILE: z.enum(PROFILES, { error: `expected one of ${PROFILES.join(', ')}` }).optional(),
     LOCKLINE_SUMMARY_INTERVAL_MS: integer('LOCKLINE_SUMMARY_INTERVAL_MS', 50, 3_600_000).default(1000),
     LOCKLINE_METRICS_PORT: integer('LOCKLINE_METRICS_PORT', 0, 65535).default(0),
+    LOCKLINE_METRICS_HOST: z.string().trim().regex(LISTEN_HOST_PATTERN, { error: LISTEN_HOST_ERROR }).default(DEFAULT_METRICS_HOST),
     LOCKLINE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {
@@ -72,6 +75,7 @@ const envSchema = z
     ...(env.LOCKLINE_PROFILE === undefined ? {} : { profile: env.LOCKLINE_PROFILE }),
     summaryIntervalMs: env.LOCKLINE_SUMMARY_INTERVAL_MS,
     metricsPort: env.LOCKLINE_METRICS_PORT,
+    metricsHost: env.LOCKLINE_METRICS_HOST,
     logLevel: env.LOCKLINE_LOG_LEVEL,
   }));
 

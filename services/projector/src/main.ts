@@ -29,7 +29,7 @@ try {
   );
   const registry = createRegistry('projector');
   const projector = build(config, { nc, store, log, registry });
-  const metrics = await serveMetrics(registry, config.metricsPort, () => projector.ready);
+  const metrics = await serveMetrics(registry, config.metricsPort, () => projector.ready, config.metricsHost);
   log.info({ port: metrics.port }, 'serving /metrics and /healthz');
   await projector.start();
   const health = await serveNatsHealth(nc, {
