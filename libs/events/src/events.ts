@@ -99,7 +99,9 @@ const explicitImageSchema: z.ZodType<ExplicitImage> = z.strictObject({
   brk: u64Schema,
 });
 
-const imageSchema = eitherImage(imageLayoutSchema, explicitImageSchema);
+// Compiled (z.compile, as hostEventSchema is in parseEvent.ts): eitherImage's transform parses the
+// image on its own, so the event's compiled parser would otherwise run this part on zod's runtime.
+const imageSchema = eitherImage(z.compile(imageLayoutSchema), z.compile(explicitImageSchema));
 
 /** The program name as the kernel keeps it is 15 bytes (TASK_COMM_LEN); hosts may report more. */
 const commSchema = z.string().min(1).max(64);

@@ -36,7 +36,7 @@ export {
   type SyscallOpName,
   type SyscallResult,
 } from './events.js';
-export { parseEvent, type ParseEventOptions, type ParseEventResult } from './parseEvent.js';
+export { parseEvent, parseEventLine, type ParseEventLineResult, type ParseEventOptions, type ParseEventResult } from './parseEvent.js';
 export {
   BUILT_IN_UPCASTERS,
   DuplicateUpcasterError,

@@ -1,8 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { HostEvent } from './events.js';
-import { parseEvent } from './parseEvent.js';
-import { sampleEvent, sampleEvents } from './testing/sampleEvents.js';
+import * as z from 'zod';
+import { EVENT_TYPES, hostEventSchema, type HostEvent } from './events.js';
+import { compiledHostEventSchema, parseEvent, parseEventLine } from './parseEvent.js';
+import { PARSE_OPTIONS } from './problems.js';
+import { sampleEvent, sampleEventId, sampleEvents } from './testing/sampleEvents.js';
 
 /** Every leaf path of a JSON value, as key lists. */
 function leafPaths(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
@@ -133,5 +135,190 @@ describe('parseEvent', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+/** Equal as values, key order, -0, prototypes and arrays versus objects included (toStrictEqual ignores key order). */
+function expectIdentical(actual: unknown, expected: unknown, at = 'value'): void {
+  if (typeof expected !== 'object' || expected === null) {
+    expect(Object.is(actual, expected), `${at}: ${String(actual)} vs ${String(expected)}`).toBe(true);
+    return;
+  }
+  expect(typeof actual === 'object' && actual !== null, at).toBe(true);
+  const a = actual as Record<string, unknown>;
+  const e = expected as Record<string, unknown>;
+  expect(Array.isArray(a), at).toBe(Array.isArray(e));
+  expect(Object.getPrototypeOf(a), at).toBe(Object.getPrototypeOf(e));
+  expect(Object.keys(a), at).toEqual(Object.keys(e));
+  for (const key of Object.keys(e)) expectIdentical(a[key], e[key], `${at}.${key}`);
+}
+
+/** Values a leaf may become: plenty of them valid in some field of some event, the rest near misses or anything. */
+const leafValue = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom<unknown>(
+    0, -0, 1, 2, 7, 301, 4096, 8192, 0x10000000, 2 ** 53, 2 ** 53 + 2, 2 ** 64 - 4096, 2 ** 64, -1, -20480, 1.5, 4_194_304, 4_194_305, 255, 256,
+    null, true, false, '', 'rw-', 'r-x', 'rwxp', 'unlimited', '18446744073709551615', '18446744073709551616', '27', '027', '9007199254740993', '-1',
+    'MAP_PRIVATE', 'MCL_CURRENT', 'MCL_INHERIT', 'MLOCK_ONFAULT', 'ENOMEM', 'SIGSEGV', 'SIGKILL', 'MADV_DONTFORK', 'elf', 'linux-2008-patch', 'make',
+    '0x1000', '2025-01-31T12:00:00Z', '2025-01-31T12:00:00.000+01:00', '2025-02-30T12:00:00Z', 'web-01', 'web.01', sampleEventId(7), 'a'.repeat(65),
+    [], ['MAP_SHARED'], {},
+  ) },
+  { weight: 1, arbitrary: fc.oneof(fc.integer(), fc.double(), fc.string(), fc.jsonValue(), fc.anything()) },
+);
+
+const OPTIONAL_KEYS = ['comm', 'path', 'addr', 'increment', 'signal', 'brk', 'code', 'hostname', 'kernelThread', 'interpPages', 'format', 'special', 'growsDown', 'capIpcLock'];
+
+/** Every object in a JSON value, with its path. */
+function objectPaths(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
+  if (Array.isArray(value)) return value.flatMap((v, i) => objectPaths(v, [...prefix, i]));
+  if (typeof value === 'object' && value !== null) return [prefix, ...Object.entries(value).flatMap(([k, v]) => objectPaths(v, [...prefix, k]))];
+  return [];
+}
+
+function at(root: unknown, path: readonly (string | number)[]): unknown {
+  return path.reduce<unknown>((node, key) => (node as Record<string | number, unknown>)[key], root);
+}
+
+type Mutation =
+  | { kind: 'leaf'; pick: number; value: unknown }
+  | { kind: 'drop' | 'reverse'; pick: number; key: number }
+  | { kind: 'add'; pick: number; name: string; value: unknown }
+  | { kind: 'type'; type: string }
+  | { kind: 'none' };
+
+const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+  fc.record({ kind: fc.constant('leaf' as const), pick: fc.nat(), value: leafValue }),
+  fc.record({ kind: fc.constantFrom('drop' as const, 'reverse' as const), pick: fc.nat(), key: fc.nat() }),
+  fc.record({ kind: fc.constant('add' as const), pick: fc.nat(), name: fc.constantFrom(...OPTIONAL_KEYS, 'extra', '__proto__', 'constructor'), value: leafValue }),
+  fc.record({ kind: fc.constant('type' as const), type: fc.constantFrom(...EVENT_TYPES, 'syscall.exit', 'toString') }),
+  fc.constant({ kind: 'none' as const }),
+);
+
+/** A JSON copy of a sample event with a few changes: some leave it valid (a reordered or dropped optional key), most do not. */
+function mutated(event: HostEvent, changes: readonly Mutation[]): unknown {
+  const root = JSON.parse(JSON.stringify(event)) as unknown;
+  for (const change of changes) {
+    if (change.kind === 'none') continue;
+    if (change.kind === 'type') {
+      if (typeof root === 'object' && root !== null) (root as Record<string, unknown>).type = change.type;
+      continue;
+    }
+    if (change.kind === 'leaf') {
+      const paths = leafPaths(root).filter((p) => p.length > 0);
+      const path = paths[change.pick % Math.max(1, paths.length)];
+      if (path === undefined) continue;
+      const parent = at(root, path.slice(0, -1)) as Record<string | number, unknown>;
+      parent[path.at(-1)!] = change.value;
+      continue;
+    }
+    const objects = objectPaths(root).filter((p) => !Array.isArray(at(root, p)));
+    const path = objects[change.pick % Math.max(1, objects.length)];
+    if (path === undefined) continue;
+    const target = at(root, path) as Record<string, unknown>;
+    const entries = Object.entries(target);
+    for (const key of Object.keys(target)) delete target[key];
+    if (change.kind === 'drop') entries.splice(change.key % Math.max(1, entries.length), 1);
+    if (change.kind === 'reverse') entries.reverse();
+    if (change.kind === 'add') entries.splice(entries.length === 0 ? 0 : Math.floor(entries.length / 2), 0, [change.name, change.value]);
+    for (const [key, value] of entries) Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  }
+  return root;
+}
+
+const mutatedEvent = fc.tuple(fc.constantFrom(...sampleEvents()), fc.array(mutation, { minLength: 1, maxLength: 3 })).map(([event, changes]) => mutated(event, changes));
+
+describe('the compiled schema (z.compile) and the interpreter', () => {
+  it('compiles: zod refuses nothing in the event schema (a refusal would quietly lose the fast path)', () => {
+    expect(() => z.compile(hostEventSchema, { strict: true })).not.toThrow();
+  });
+
+  it('agree on valid and invalid events: the same answer, the same value (key order, -0 and all), the same issues', () => {
+    let valid = 0;
+    let runs = 0;
+    fc.assert(
+      fc.property(fc.oneof({ weight: 6, arbitrary: mutatedEvent }, { weight: 1, arbitrary: fc.oneof(fc.jsonValue(), fc.anything()) }), (input) => {
+        runs++;
+        const fast = compiledHostEventSchema().safeParse(input, PARSE_OPTIONS);
+        const plain = hostEventSchema.safeParse(input, PARSE_OPTIONS);
+        expect(fast.success).toBe(plain.success);
+        if (fast.success && plain.success) {
+          valid++;
+          expectIdentical(fast.data, plain.data);
+        } else {
+          expect(fast.error?.issues).toEqual(plain.error?.issues);
+        }
+      }),
+      { numRuns: 4000 },
+    );
+    // Not vacuous: a good share of the inputs were valid events, reordered or not.
+    expect(valid).toBeGreaterThan(runs / 10);
+  });
+
+  it('agree on every sample event, given as it is and with its keys in reverse order', () => {
+    const reversed = (v: unknown): unknown =>
+      Array.isArray(v) ? v.map(reversed) : typeof v === 'object' && v !== null ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reversed(x)])) : v;
+    for (const event of sampleEvents()) {
+      for (const input of [event, reversed(event)]) {
+        const fast = compiledHostEventSchema().safeParse(input, PARSE_OPTIONS);
+        const plain = hostEventSchema.safeParse(input, PARSE_OPTIONS);
+        expect(fast.success && plain.success, event.type).toBe(true);
+        expectIdentical(fast.data, plain.data, event.type);
+      }
+    }
+  });
+});
+
+describe('parseEventLine', () => {
+  it('gives the line itself as the JSON of an event written the way buildEvent builds it', () => {
+    for (const event of sampleEvents()) {
+      const line = JSON.stringify(event);
+      const r = parseEventLine(line);
+      expect(r.ok && r.json, event.type).toBe(line);
+    }
+  });
+
+  it('accepts and refuses what parseEvent does, with the same problems, and its JSON reads back as exactly the parsed event', () => {
+    fc.assert(
+      fc.property(fc.oneof({ weight: 6, arbitrary: mutatedEvent }, { weight: 1, arbitrary: fc.jsonValue() }), fc.boolean(), (value, spaced) => {
+        const line = JSON.stringify(value, null, spaced ? 1 : undefined);
+        if (line === undefined) return;
+        const r = parseEventLine(line);
+        const reference = parseEvent(line);
+        if (!reference.ok) {
+          expect(r).toEqual(reference);
+          return;
+        }
+        if (!r.ok) throw new Error(`parseEventLine refused what parseEvent accepts: ${JSON.stringify(r.problems)}`);
+        expectIdentical(r.event, reference.event);
+        expectIdentical(JSON.parse(r.json), JSON.parse(JSON.stringify(r.event)));
+        if (JSON.stringify(r.event) === line) expect(r.json).toBe(line);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('serialises the event instead when the line would not read back as it: keys in another order, a value the schema changed, -0', () => {
+    const event = sampleEvent('syscall.munmap');
+    const { data, ...envelope } = event;
+    const reordered = JSON.stringify({ data, ...envelope });
+    const r1 = parseEventLine(reordered);
+    expect(r1.ok && r1.json).toBe(JSON.stringify(event));
+
+    const counters = sampleEvent('counters.sampled');
+    const asText = JSON.stringify(counters).replace('"lockedVmPages":27', '"lockedVmPages":"27"');
+    const r2 = parseEventLine(asText);
+    expect(r2.ok && r2.event.type === 'counters.sampled' && r2.event.data.samples[0]?.lockedVmPages).toBe(27);
+    expect(r2.ok && r2.json).toBe(JSON.stringify(counters));
+
+    const negativeZero = JSON.stringify(event).replace('"length":4096', '"length":-0');
+    const r3 = parseEventLine(negativeZero);
+    expect(r3.ok && r3.json).toBe(JSON.stringify(event).replace('"length":4096', '"length":0'));
+
+    // Spaces change nothing the line reads back as: it is kept.
+    const spaced = JSON.stringify(event, null, 2);
+    expect(parseEventLine(spaced)).toEqual({ ok: true, event, json: spaced });
+  });
+
+  it('reports what parseEvent reports for a line that is not JSON', () => {
+    expect(parseEventLine('{"id": ')).toEqual(parseEvent('{"id": '));
   });
 });

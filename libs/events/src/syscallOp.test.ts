@@ -15,7 +15,7 @@ import {
   type OpResult,
 } from '@lockline/kernel';
 import { buildEvent, isSyscallEvent, type HostEvent } from './events.js';
-import { parseEvent } from './parseEvent.js';
+import { parseEvent, parseEventLine } from './parseEvent.js';
 import { opFromSyscallEvent, opResultFromSyscallEvent, syscallEventBody, type SyscallEventBody, type SyscallOp } from './syscallOp.js';
 import { SAMPLE_IMAGE, sampleEventId, sampleEvents } from './testing/sampleEvents.js';
 
@@ -109,6 +109,17 @@ describe('syscall events and model operations', () => {
         if (!isSyscallEvent(event)) throw new Error('not a syscall event');
         expect(opFromSyscallEvent(event)).toEqual(o);
         expect(opResultFromSyscallEvent(event)).toEqual(reportable(o, result));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("builds data with its keys in the schema's order: a published line is its own JSON for the store", () => {
+    fc.assert(
+      fc.property(op, opResult, fc.record({ comm: fc.constant('make'), path: fc.constant('/usr/bin/make') }, { requiredKeys: [] }), (o, result, exec) => {
+        const line = JSON.stringify(buildEvent(ENVELOPE, syscallEventBody(o, result, exec)));
+        const r = parseEventLine(line);
+        expect(r.ok && r.json).toBe(line);
       }),
       { numRuns: 1000 },
     );

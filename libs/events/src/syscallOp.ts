@@ -34,6 +34,10 @@ function withAddr(result: OpResult): EventData<'syscall.mmap'>['result'] {
 /**
  * The body of the `syscall.*` event reporting `op` and what it returned. `result.note` (a model-only
  * remark) is not a fact a host reports and is dropped; so are `addr`/`brk` on ops that return neither.
+ *
+ * Keys come in the schema's order (EVENT_DATA_SCHEMAS): the JSON of the event then reads back as
+ * exactly what parseEvent makes of it, so ingest stores the line as it came instead of serialising
+ * the event again (parseEventLine).
  */
 export function syscallEventBody(op: SyscallOp, result: OpResult, exec: ExecDetails = {}): SyscallEventBody {
   const { pid } = op;
@@ -44,22 +48,38 @@ export function syscallEventBody(op: SyscallOp, result: OpResult, exec: ExecDeta
     case 'clone':
       return { type: 'syscall.clone', data: { pid, child: op.child, shareVm: op.shareVm, result: resultData(result) } };
     case 'exec': {
-      const data: EventData<'syscall.exec'> = { pid, image: copyImage(op.image), result: resultData(result) };
-      if (exec.comm !== undefined) data.comm = exec.comm;
-      if (exec.path !== undefined) data.path = exec.path;
+      const image = copyImage(op.image);
+      const { comm, path } = exec;
+      const res = resultData(result);
+      const data: EventData<'syscall.exec'> =
+        comm === undefined
+          ? path === undefined
+            ? { pid, image, result: res }
+            : { pid, image, path, result: res }
+          : path === undefined
+            ? { pid, image, comm, result: res }
+            : { pid, image, comm, path, result: res };
       return { type: 'syscall.exec', data };
     }
     case 'mmap': {
-      const data: EventData<'syscall.mmap'> = { pid, length: op.length, prot: op.prot, flags: [...op.flags], result: withAddr(result) };
-      if (op.addr !== undefined) data.addr = op.addr;
+      const { addr, length, prot } = op;
+      const flags = [...op.flags];
+      const res = withAddr(result);
+      const data: EventData<'syscall.mmap'> = addr === undefined ? { pid, length, prot, flags, result: res } : { pid, addr, length, prot, flags, result: res };
       return { type: 'syscall.mmap', data };
     }
     case 'brk': {
       const res: EventData<'syscall.brk'>['result'] = resultData(result);
       if (result.brk !== undefined) res.brk = result.brk;
-      const data: EventData<'syscall.brk'> = { pid, result: res };
-      if (op.addr !== undefined) data.addr = op.addr;
-      if (op.increment !== undefined) data.increment = op.increment;
+      const { addr, increment } = op;
+      const data: EventData<'syscall.brk'> =
+        addr === undefined
+          ? increment === undefined
+            ? { pid, result: res }
+            : { pid, increment, result: res }
+          : increment === undefined
+            ? { pid, addr, result: res }
+            : { pid, addr, increment, result: res };
       return { type: 'syscall.brk', data };
     }
     case 'munmap':
@@ -75,9 +95,16 @@ export function syscallEventBody(op: SyscallOp, result: OpResult, exec: ExecDeta
     case 'setrlimit':
       return { type: 'syscall.setrlimit', data: { pid, cur: rlimitToWire(op.cur), max: rlimitToWire(op.max), result: resultData(result) } };
     case 'capset': {
-      const data: EventData<'syscall.capset'> = { pid, result: resultData(result) };
-      if (op.capIpcLock !== undefined) data.capIpcLock = op.capIpcLock;
-      if (op.capSysResource !== undefined) data.capSysResource = op.capSysResource;
+      const { capIpcLock, capSysResource } = op;
+      const res = resultData(result);
+      const data: EventData<'syscall.capset'> =
+        capIpcLock === undefined
+          ? capSysResource === undefined
+            ? { pid, result: res }
+            : { pid, capSysResource, result: res }
+          : capSysResource === undefined
+            ? { pid, capIpcLock, result: res }
+            : { pid, capIpcLock, capSysResource, result: res };
       return { type: 'syscall.capset', data };
     }
     case 'madvise':

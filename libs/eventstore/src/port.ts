@@ -13,6 +13,13 @@ export interface NewEvent {
   readonly id: string;
   readonly type: string;
   readonly data: unknown;
+  /**
+   * `data` as JSON text, when the caller has it already (ingest receives events as JSON lines): an
+   * adapter that keeps JSON may store this text instead of serialising `data` again (SQLite does).
+   * It must read back as exactly `data` (parseEventLine in @lockline/events gives such a text): the
+   * adapter trusts it.
+   */
+  readonly json?: string;
 }
 
 /** An event as stored. */

@@ -65,6 +65,35 @@ describe('sqlite event store', () => {
     }
   });
 
+  it("stores an envelope's JSON text as the caller gives it (NewEvent.json) and serialises anything else itself", async () => {
+    const path = join(dir, 'json.db');
+    const store = await open(path);
+    const [first, second] = events(2);
+    if (first === undefined || second === undefined) throw new Error('two events expected');
+    const envelope = { id: first.id, type: first.type, seq: 1, data: { pid: 1 } };
+    // Spaced out as a host might write it: kept as is, so the text shows which path it took.
+    const given = JSON.stringify(envelope, null, 1);
+    await store.append(
+      'host-a-1',
+      [
+        { ...first, data: envelope, json: given },
+        // Not an envelope (no id and type of its own): stored as [id, type, data], its json unused.
+        { ...second, json: '{"not":"used"}' },
+      ],
+      'no_stream',
+    );
+    const raw = new Database(path, { readonly: true });
+    try {
+      expect(raw.prepare('SELECT events FROM batches').pluck().get()).toBe(`[${given},${JSON.stringify([second.id, second.type, second.data])}]`);
+    } finally {
+      raw.close();
+    }
+    expect((await store.readStream('host-a-1')).map((e) => [e.id, e.type, e.data])).toEqual([
+      [first.id, first.type, envelope],
+      [second.id, second.type, second.data],
+    ]);
+  });
+
   it('keeps revisions across a reopen: conflicts and retries still recognised', async () => {
     const path = join(dir, 'reopen.db');
     const first = await openSqliteEventStore(path);

@@ -97,6 +97,21 @@ function toStored(e: NewEvent, data: unknown): StoredEvent {
   return [e.id, e.type, data];
 }
 
+/**
+ * A batch's JSON array, as text. An envelope whose JSON the caller already has (`NewEvent.json`:
+ * ingest keeps the line the event came in) goes in as that text, not serialised again.
+ */
+function batchJson(events: readonly NewEvent[]): string {
+  const parts = new Array<string>(events.length);
+  for (let k = 0; k < events.length; k++) {
+    const e = events[k]!;
+    const data = checkData(e.data);
+    const stored = toStored(e, data);
+    parts[k] = stored === data && typeof e.json === 'string' ? e.json : JSON.stringify(stored);
+  }
+  return `[${parts.join(',')}]`;
+}
+
 function fromStored(s: StoredEvent): StoredTriple {
   if (Array.isArray(s)) return s;
   return [s.id as string, s.type as string, s];
@@ -251,7 +266,7 @@ export class SqliteEventStore implements EventStore {
       this.#checkOpen();
       checkAppendArguments(stream, events, expected);
       // Serialised before queueing: an event that cannot be stored fails its own append only.
-      const json = JSON.stringify(events.map((e) => toStored(e, checkData(e.data))));
+      const json = batchJson(events);
       return new Promise<AppendResult>((resolve, reject) => {
         this.#queue.push({ stream, events, expected, json, resolve, reject });
         if (!this.#flushScheduled) {

@@ -1,4 +1,5 @@
 import { encodeText } from '@lockline/bus';
+import { parseEvent } from '@lockline/events';
 import { serveMetrics } from '@lockline/runtime';
 import { RequestStrategy } from 'nats';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -140,6 +141,29 @@ describe('ingest', () => {
     expect(text).toContain('lockline_ingest_events_dead_lettered_total{reason="invalid",service="ingest"} 3');
     expect(text).toContain('lockline_ingest_events_dead_lettered_total{reason="wrong_host",service="ingest"} 1');
     await waitFor('all acked', async () => (await f.consumerInfo(0)).numAckPending === 0);
+  });
+
+  it('stores every event as parsed, whether its line is kept as it came or serialised again (keys in another order, a value the schema changed)', async () => {
+    const f = await setup();
+    const copy = await f.startIngest();
+    const { data, ...envelope } = JSON.parse(eventLine('h1', BOOT, 2)) as Record<string, unknown>;
+    const batch = [
+      eventLine('h1', BOOT, 1),
+      JSON.stringify({ data, ...envelope }),
+      JSON.stringify(JSON.parse(eventLine('h1', BOOT, 3)), null, 1).replaceAll('\n', ''),
+      eventLine('h1', BOOT, 4, { type: 'counters.sampled', data: { samples: [{ pid: 1, lockedVmPages: '27', totalVmPages: 28 }] } }),
+    ];
+    await f.publisher.publish('h1', batch, { batchId: 'shapes' });
+    await waitFor('1..4 stored', () => copy.ingest.stats.appended === 4);
+    const stored = await f.readHost('h1', BOOT);
+    expect(stored.map((e) => JSON.stringify(e.data))).toEqual(
+      batch.map((line) => {
+        const parsed = parseEvent(line);
+        if (!parsed.ok) throw new Error(`invalid test line: ${line}`);
+        return JSON.stringify(parsed.event);
+      }),
+    );
+    expect((stored[3]?.data as { data: { samples: Array<{ lockedVmPages: unknown }> } }).data.samples[0]?.lockedVmPages).toBe(27);
   });
 
   it('holds events behind a missing seq, fills the gap when it arrives in time, records it when the hold expires, and dead-letters a later arrival', async () => {
@@ -373,7 +397,7 @@ describe('ingest start', () => {
     await expect(h.startIngest({ partitionsMine: [1, 3] })).rejects.toThrow(/LOCKLINE_PARTITIONS_MINE names partition 3, but LOCKLINE_EVENTS has 2 partition\(s\): 0 to 1/);
   });
 
-  it('is refused registration with the NATS services framework by the least-privilege config (so it does not register)', async () => {
+  it('registers with the NATS services framework as lockline-ingest under the least-privilege config, and consumes as before', async () => {
     const f = await setup();
     const copy = await f.startIngest();
     const refusals: string[] = [];
@@ -381,20 +405,12 @@ describe('ingest start', () => {
       for await (const status of copy.nc.status()) if (status.type === 'error') refusals.push(String(status.data));
     })();
     const service = await copy.nc.services.add({ name: 'lockline-ingest', version: '0.1.0' });
-    // The ingest user may subscribe to its own inbox only; the framework needs subscriptions on $SRV.>.
-    await waitFor('the server to refuse the $SRV subscriptions', () => refusals.length > 0, 5000);
-    expect(refusals.every((r) => r === 'PERMISSIONS_VIOLATION')).toBe(true);
-    // Nobody answers a discovery request for it.
-    const answers: unknown[] = [];
-    const ping = await f.admin.services
-      .client({ strategy: RequestStrategy.Timer, maxWait: 500 })
-      .ping('lockline-ingest')
-      .then(async (iterator) => {
-        for await (const answer of iterator) answers.push(answer);
-      })
-      .catch((error: unknown) => error);
-    expect(answers).toEqual([]);
-    expect(ping).toMatchObject({ code: '503' });
+    await copy.nc.flush();
+    // The admin discovers it; the ingest user may answer for its own service name (servicePermissions).
+    const answers: Array<{ name: string }> = [];
+    for await (const answer of await f.admin.services.client({ strategy: RequestStrategy.Timer, maxWait: 500 }).ping('lockline-ingest')) answers.push(answer);
+    expect(answers.map((a) => a.name)).toEqual(['lockline-ingest']);
+    expect(refusals).toEqual([]);
     await service.stop();
     // The consuming itself is unaffected.
     await f.publish('h1', BOOT, [1]);

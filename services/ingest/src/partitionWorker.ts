@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { BusMessage, BusSubscription, DeadLetterInput } from '@lockline/bus';
 import { EVENTS_STREAM, consume, decodeText, ingestConsumerName, publishDeadLetter } from '@lockline/bus';
 import type { HostEvent } from '@lockline/events';
-import { formatProblems, hostStreamName, parseEvent } from '@lockline/events';
+import { formatProblems, hostStreamName, parseEventLine } from '@lockline/events';
 import type { EventStore } from '@lockline/eventstore';
 import { ExpectedRevisionConflict } from '@lockline/eventstore';
 import type { Logger } from '@lockline/runtime';
@@ -67,7 +67,8 @@ interface Tracked {
   /** Events and dead letters of this batch not yet settled (+1 while its lines are being read). */
   outstanding: number;
   state: 'open' | 'acked' | 'naked';
-  readonly entries: Entry[];
+  /** Its valid events, once the batch is taken in (a batch handed back at once has none). */
+  entries: Entry[];
 }
 
 /** One valid event of a batch, on its way to the store. */
@@ -75,6 +76,8 @@ interface Entry {
   readonly tracked: Tracked;
   readonly stream: HostStream;
   readonly event: HostEvent;
+  /** The event as JSON for the store: its line, unless that does not read back as the event (parseEventLine). */
+  readonly json: string;
   readonly line: string;
   readonly lineIndex: number;
   readonly arrivedAt: number;
@@ -324,23 +327,31 @@ export class PartitionWorker {
       return;
     }
     const lines = msg.lines();
-    const letters: Array<{ kind: DeadLetterKind; input: DeadLetterInput }> = [];
-    const entries: Array<Omit<Entry, 'tracked'>> = [];
+    let letters: Array<{ kind: DeadLetterKind; input: DeadLetterInput }> | undefined;
     if (lines.length === 0) {
-      letters.push({ kind: 'invalid', input: { reason: 'the batch holds no event line', line: decodeText(msg.data), subject: msg.subject, seq: msg.streamSeq } });
+      letters = [{ kind: 'invalid', input: { reason: 'the batch holds no event line', line: decodeText(msg.data), subject: msg.subject, seq: msg.streamSeq } }];
     }
     stats.events += lines.length;
     metrics.eventsReceived.inc(lines.length);
-    for (const [lineIndex, line] of lines.entries()) {
-      const parsed = parseEvent(line);
+    const entries: Entry[] = [];
+    // The events of a batch are one host's (checked below) and nearly always of one boot: the stream
+    // is looked up once per boot seen in the batch, not once per event.
+    let stream: HostStream | undefined;
+    for (let lineIndex = 0; lineIndex < lines.length; lineIndex++) {
+      const line = lines[lineIndex]!;
+      const parsed = parseEventLine(line);
       if (!parsed.ok) {
-        letters.push({ kind: 'invalid', input: { reason: formatProblems(parsed.problems, 'invalid event'), line, subject: msg.subject, seq: msg.streamSeq, lineIndex } });
-      } else if (parsed.event.hostId !== hostId) {
-        const reason = `claims host ${parsed.event.hostId} on host ${hostId}'s subject (${msg.subject})`;
-        letters.push({ kind: 'wrong_host', input: { reason, line, subject: msg.subject, seq: msg.streamSeq, lineIndex } });
-      } else {
-        entries.push({ stream: this.#streamOf(parsed.event, arrivedAt), event: parsed.event, line, lineIndex, arrivedAt });
+        (letters ??= []).push({ kind: 'invalid', input: { reason: formatProblems(parsed.problems, 'invalid event'), line, subject: msg.subject, seq: msg.streamSeq, lineIndex } });
+        continue;
       }
+      const event = parsed.event;
+      if (event.hostId !== hostId) {
+        const reason = `claims host ${event.hostId} on host ${hostId}'s subject (${msg.subject})`;
+        (letters ??= []).push({ kind: 'wrong_host', input: { reason, line, subject: msg.subject, seq: msg.streamSeq, lineIndex } });
+        continue;
+      }
+      if (stream === undefined || stream.bootId !== event.bootId) stream = this.#streamOf(event, arrivedAt);
+      entries.push({ tracked, stream, event, json: parsed.json, line, lineIndex, arrivedAt });
     }
     // A stream whose last append failed is backing off: the whole batch comes back after the delay.
     let backoffUntil = 0;
@@ -349,13 +360,13 @@ export class PartitionWorker {
       this.#handBack(tracked, Math.max(50, backoffUntil - arrivedAt), 'store');
       return;
     }
-    for (const letter of letters) this.#deadLetter(tracked, hostId, letter.kind, letter.input);
-    for (const partial of entries) {
-      const entry: Entry = { ...partial, tracked };
-      tracked.entries.push(entry);
-      tracked.outstanding++;
+    if (letters !== undefined) for (const letter of letters) this.#deadLetter(tracked, hostId, letter.kind, letter.input);
+    tracked.entries = entries;
+    tracked.outstanding += entries.length;
+    let last: HostStream | undefined;
+    for (const entry of entries) {
       entry.stream.incoming.push(entry);
-      touched.add(entry.stream);
+      if (entry.stream !== last) touched.add((last = entry.stream));
     }
     this.#settled(tracked);
   }
@@ -510,7 +521,7 @@ export class PartitionWorker {
 
   async #append(s: HostStream, run: readonly Slot[]): Promise<AppendOutcome> {
     const { store, metrics, stats } = this.#deps;
-    const events = run.map(({ primary: { event } }) => ({ id: event.id, type: event.type, data: event }));
+    const events = run.map(({ primary: { event, json } }) => ({ id: event.id, type: event.type, data: event, json }));
     const started = performance.now();
     try {
       const result = await store.append(s.name, events, s.revision);
