@@ -24,6 +24,20 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  // The dashboard (services/api/public): plain ES modules run by the browser, no build step.
+  {
+    files: ['services/api/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        [
+          'window', 'document', 'location', 'history', 'navigator', 'sessionStorage', 'performance', 'fetch', 'requestAnimationFrame',
+          'AbortController', 'DOMException', 'TextDecoderStream', 'ResizeObserver', 'Node', 'URL', 'URLSearchParams', 'Event',
+          'console', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
   {
     files: ['libs/kernel/src/**/*.ts'],
     ignores: ['**/*.test.ts', 'libs/kernel/src/testing/**'],
