@@ -354,10 +354,18 @@ Options:
 
     // 5. Stop in order on Ctrl-C / SIGTERM / --duration
     await new Promise<void>((res) => {
-      const done = (): void => res();
+      // Whichever comes first; the others are let go, or a pending --duration timer would keep
+      // the process alive after Ctrl-C stopped everything.
+      let durationTimer: ReturnType<typeof setTimeout> | undefined;
+      const done = (): void => {
+        clearTimeout(durationTimer);
+        process.off('SIGINT', done);
+        process.off('SIGTERM', done);
+        res();
+      };
       process.once('SIGINT', done);
       process.once('SIGTERM', done);
-      if (duration !== undefined) setTimeout(done, duration * 1000);
+      if (duration !== undefined) durationTimer = setTimeout(done, duration * 1000);
     });
     clearInterval(timer);
     await tick().catch(() => undefined);
