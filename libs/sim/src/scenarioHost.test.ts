@@ -7,7 +7,7 @@ import { replayBoot } from './testing/replay.js';
 
 const root = new URL('../../../', import.meta.url);
 const files = [
-  ...readdirSync(new URL('examples/', root)).map((f) => new URL(`examples/${f}`, root)),
+  ...readdirSync(new URL('examples/', root)).filter((f) => f.endsWith('.json')).map((f) => new URL(`examples/${f}`, root)),
   ...readdirSync(new URL('test/spec-c/', root))
     .filter((f) => f.endsWith('.json'))
     .map((f) => new URL(`test/spec-c/${f}`, root)),

@@ -31,6 +31,7 @@ describe('loadConfig', () => {
       stateDir: '.lockline/host-sim',
       stateSaveMs: 100,
       metricsPort: 0,
+      metricsHost: '127.0.0.1',
       logLevel: 'info',
     });
     expect(Object.isFrozen(config)).toBe(true);
@@ -101,6 +102,8 @@ describe('loadConfig', () => {
       'LOCKLINE_LOG_LEVEL',
     ]);
     expect(problems({})[0]).toMatch(/^LOCKLINE_NATS_URL: required/);
+    expect(loadConfig({ LOCKLINE_NATS_URL: 'nats://127.0.0.1:4333,nats://127.0.0.1:4334' }).natsUrl).toBe('nats://127.0.0.1:4333,nats://127.0.0.1:4334');
+    expect(problems({ LOCKLINE_NATS_URL: 'nats://127.0.0.1:4333,nope' })[0]).toMatch(/^LOCKLINE_NATS_URL: expected a NATS URL, or several/);
     expect(problems({ LOCKLINE_NATS_URL: URL, LOCKLINE_FAULTS: 'drop=2' })[0]).toMatch(/^LOCKLINE_FAULTS: fault "drop=2": the probability must be/);
     expect(problems({ LOCKLINE_NATS_URL: URL, LOCKLINE_PROFILE: 'linux-2025' })[0]).toMatch(/^LOCKLINE_PROFILE: profile: unknown profile "linux-2025"/);
     expect(problems({ LOCKLINE_NATS_URL: URL, LOCKLINE_NATS_USER: 'hostsim' })).toEqual(['LOCKLINE_NATS_PASSWORD: required with LOCKLINE_NATS_USER']);

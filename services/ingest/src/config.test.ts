@@ -26,6 +26,7 @@ describe('loadConfig', () => {
       partitionsMine: 'all',
       gapHoldMs: 2000,
       metricsPort: 0,
+      metricsHost: '127.0.0.1',
       logLevel: 'info',
       fetchMaxMessages: 256,
       storeRetryMs: 1000,

@@ -24,6 +24,7 @@ describe('loadConfig', () => {
       partitionsMine: [0],
       summaryIntervalMs: 1000,
       metricsPort: 0,
+      metricsHost: '127.0.0.1',
       logLevel: 'info',
     });
     expect(Object.isFrozen(c)).toBe(true);
@@ -40,6 +41,7 @@ describe('loadConfig', () => {
       LOCKLINE_PROFILE: 'linux-2008-patch-fixed',
       LOCKLINE_SUMMARY_INTERVAL_MS: '250',
       LOCKLINE_METRICS_PORT: '9465',
+      LOCKLINE_METRICS_HOST: '0.0.0.0',
       LOCKLINE_LOG_LEVEL: 'debug',
     });
     expect(c).toEqual({
@@ -52,6 +54,7 @@ describe('loadConfig', () => {
       profile: 'linux-2008-patch-fixed',
       summaryIntervalMs: 250,
       metricsPort: 9465,
+      metricsHost: '0.0.0.0',
       logLevel: 'debug',
     });
     expect(loadConfig({ ...base, LOCKLINE_PARTITIONS: '3', LOCKLINE_PARTITIONS_MINE: 'all' }).partitionsMine).toEqual([0, 1, 2]);

@@ -114,6 +114,7 @@ export async function startHarness(options: { partitions: number; events: readon
     partitionsMine: Array.from({ length: options.partitions }, (_, i) => i),
     summaryIntervalMs: 100,
     metricsPort: 0,
+    metricsHost: '127.0.0.1',
     logLevel: 'silent',
     ...options.projector,
   };

@@ -93,6 +93,7 @@ export async function startHarness(options: { partitions: number }): Promise<Har
         partitionsMine: Array.from({ length: options.partitions }, (_, i) => i),
         summaryIntervalMs: 100,
         metricsPort: 0,
+        metricsHost: '127.0.0.1',
         logLevel: 'silent',
         ...overrides,
       };
