@@ -346,7 +346,7 @@ Options:
       lastStored = stored;
       lastAt = now;
       const down = services.filter((s) => !s.alive).map((s) => s.name);
-      const line = `${Math.round((now - started) / 1000)}s  stored ${stored.toLocaleString('en-US')} events (${rateNow.toLocaleString('en-US')}/s)  backlog ${backlog.toLocaleString('en-US')} batches  findings ${findings.toLocaleString('en-US')}  dead letters ${dead}${down.length ? `  DOWN: ${down.join(', ')}` : ''}`;
+      const line = `${Math.round((now - started) / 1000)}s  stored ${stored.toLocaleString('en-US')} events (${rateNow.toLocaleString('en-US')}/s)  backlog ${backlog.toLocaleString('en-US')} batch${backlog === 1 ? '' : 'es'}  findings ${findings.toLocaleString('en-US')}  dead letters ${dead}${down.length ? `  DOWN: ${down.join(', ')}` : ''}`;
       if (tty) process.stdout.write(`\r${line}\x1b[K`);
       else io.out(line);
     };
