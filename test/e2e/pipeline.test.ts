@@ -244,7 +244,8 @@ describe('the pipeline as real processes on a real nats-server', () => {
     await waitStored(p, 50_000, 20_000, [ingest, hostSim]);
 
     projector.signal('SIGSTOP');
-    expect(await projector.procState()).toMatch(/^T/); // stopped: it reads nothing, answers nothing
+    // stopped: it reads nothing, answers nothing (the kernel takes a moment to stop every thread)
+    await waitFor('the projector to be stopped (T in /proc)', async () => /^T/.test(await projector.procState()), 2000);
     const samples: Array<{ rss: number; stored: number; published: number }> = [];
     for (let i = 0; i < 20; i++) {
       samples.push({ rss: await ingest.rssMiB(), stored: await p.storedCount(), published: await hostSim.metric('lockline_host_sim_events_published_total') });
