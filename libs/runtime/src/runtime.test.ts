@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { ConfigError, parseConfig } from './config.js';
 import { Counter, createRegistry, serveMetrics } from './metrics.js';
+import { natsServers } from './nats.js';
 
 describe('serveMetrics', () => {
   it('serves Prometheus text on /metrics and readiness on /healthz', async () => {
@@ -42,5 +43,12 @@ describe('parseConfig', () => {
     }
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).message).toMatch(/^svc: invalid configuration:\n {2}NATS_URL: .*\n {2}PARTITION: /);
+  });
+});
+
+describe('natsServers', () => {
+  it('splits a comma-separated list of servers (a cluster) and keeps a single URL as it is', () => {
+    expect(natsServers('nats://127.0.0.1:4333')).toEqual(['nats://127.0.0.1:4333']);
+    expect(natsServers('nats://127.0.0.1:4333, nats://127.0.0.1:4334,nats://127.0.0.1:4335,')).toEqual(['nats://127.0.0.1:4333', 'nats://127.0.0.1:4334', 'nats://127.0.0.1:4335']);
   });
 });

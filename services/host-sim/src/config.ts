@@ -1,5 +1,5 @@
 import { inboxPrefixOf } from '@lockline/bus';
-import { DEFAULT_METRICS_HOST, LISTEN_HOST_ERROR, LISTEN_HOST_PATTERN, parseConfig } from '@lockline/runtime';
+import { DEFAULT_METRICS_HOST, LISTEN_HOST_ERROR, LISTEN_HOST_PATTERN, natsServers, parseConfig } from '@lockline/runtime';
 import { createSimHost, fleetHostId, parseFaults, type Faults, type SimHostOptions } from '@lockline/sim';
 import * as z from 'zod';
 
@@ -48,7 +48,10 @@ const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === 
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const envSchema = z.object({
-  LOCKLINE_NATS_URL: z.string({ error: 'required (e.g. nats://127.0.0.1:4222)' }).url(),
+  // One URL, or every node of a cluster separated by commas (connectNats splits them).
+  LOCKLINE_NATS_URL: z
+    .string({ error: 'required (e.g. nats://127.0.0.1:4222)' })
+    .refine((text) => natsServers(text).length > 0 && natsServers(text).every((url) => URL.canParse(url)), 'expected a NATS URL, or several separated by commas (e.g. nats://127.0.0.1:4222)'),
   LOCKLINE_NATS_USER: optional(z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, 'a NATS user name: letters, digits, "_" or "-"')),
   LOCKLINE_NATS_PASSWORD: optional(z.string()),
   LOCKLINE_NATS_INBOX_PREFIX: optional(z.string().regex(/^[A-Za-z0-9_-]+$/)),

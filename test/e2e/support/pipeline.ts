@@ -8,7 +8,6 @@
  * read back, a from-scratch fold of it, and the projector's answers over NATS as the api user; and
  * the comparisons every test ends with (finishAndCompare).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,7 +29,7 @@ import {
   querySubject,
   type DeadLetter,
 } from '@lockline/bus';
-import { freePort, readStoredMessages, startNatsServer, type NatsServer, type StoredMessage } from '@lockline/bus/testing';
+import { freePort, readStoredMessages, startNatsServer, type NatsCluster, type NatsServer, type StoredMessage } from '@lockline/bus/testing';
 import type { HostEvent } from '@lockline/events';
 import { hostStreamName, parseEvent } from '@lockline/events';
 import type { EventStore, RecordedEvent } from '@lockline/eventstore';
@@ -41,158 +40,11 @@ import { connect, type NatsConnection } from 'nats';
 import { expect } from 'vitest';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((candidate) => existsSync(candidate));
-const MAX_LOG = 256 * 1024;
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` every `everyMs` until it returns true; throws naming `what` (and `detail()`) after `timeoutMs`. */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number, detail?: () => string | Promise<string>, everyMs = 100): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? `: ${await detail()}` : ''}`);
-    await sleep(everyMs);
-  }
-}
+/** One service as a child process: the testkit's (the same class runs a consumer project's Lockline). */
+import { ServiceProcess as Service, killAllServices, sleep, waitFor } from '@lockline/testkit';
+export { Service, killAllServices, sleep, waitFor };
 
 export type ServiceName = 'host-sim' | 'ingest' | 'projector';
-
-/** Every process started by any pipeline of this test file, so that afterEach can kill them all. */
-const live = new Set<Service>();
-
-/** One service as a child process. */
-export class Service {
-  readonly child: ChildProcess;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  #log = '';
-
-  constructor(
-    readonly name: string,
-    readonly metricsPort: number,
-    main: string,
-    env: Record<string, string>,
-  ) {
-    const args = [main];
-    // With setpriv the kernel kills the service if the test process dies, even by SIGKILL.
-    this.child = SETPRIV === undefined
-      ? spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] })
-      : spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', process.execPath, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    this.child.stderr?.on('data', (chunk: Buffer) => {
-      this.#log = (this.#log + chunk.toString('utf8')).slice(-MAX_LOG);
-    });
-    this.exited = new Promise((resolveExit) => this.child.once('exit', (code, signal) => resolveExit({ code, signal })));
-    live.add(this);
-    void this.exited.then(() => live.delete(this));
-  }
-
-  get pid(): number {
-    if (this.child.pid === undefined) throw new Error(`${this.name} has no pid (it did not start)`);
-    return this.child.pid;
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** The service's stderr (pino JSON lines), the last 256 KiB. */
-  logs(): string {
-    return this.#log;
-  }
-
-  /** Log lines whose `msg` contains `text`, parsed. */
-  logRecords(text: string): Array<Record<string, unknown>> {
-    const out: Array<Record<string, unknown>> = [];
-    for (const line of this.#log.split('\n')) {
-      if (!line.includes(text)) continue;
-      try {
-        out.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // a line cut by the tail
-      }
-    }
-    return out;
-  }
-
-  signal(signal: NodeJS.Signals): void {
-    if (this.running) this.child.kill(signal);
-  }
-
-  /** SIGKILL, and wait for the exit. */
-  async kill(): Promise<void> {
-    this.signal('SIGCONT');
-    this.signal('SIGKILL');
-    await this.exited;
-  }
-
-  /** SIGTERM (a clean stop) and the exit status; SIGKILL after `timeoutMs`. */
-  async stop(timeoutMs = 20_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (!this.running) return await this.exited;
-    this.signal('SIGCONT');
-    this.signal('SIGTERM');
-    const timer = setTimeout(() => this.signal('SIGKILL'), timeoutMs);
-    try {
-      return await this.exited;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** GET /metrics, parsed: the sum over label sets of each sample's value, by metric name. */
-  async metrics(): Promise<Map<string, number>> {
-    const response = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`, { signal: AbortSignal.timeout(2000) });
-    const text = await response.text();
-    const out = new Map<string, number>();
-    for (const line of text.split('\n')) {
-      if (line === '' || line.startsWith('#')) continue;
-      const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-      if (match === null) continue;
-      const value = Number(match[3]);
-      if (Number.isFinite(value)) out.set(match[1]!, (out.get(match[1]!) ?? 0) + value);
-    }
-    return out;
-  }
-
-  async metric(name: string): Promise<number> {
-    return (await this.metrics()).get(name) ?? 0;
-  }
-
-  async healthy(): Promise<boolean> {
-    try {
-      const response = await fetch(`http://127.0.0.1:${this.metricsPort}/healthz`, { signal: AbortSignal.timeout(1000) });
-      return response.ok;
-    } catch {
-      return false;
-    }
-  }
-
-  /** Waits for /healthz to say ready (fails at once if the process exits meanwhile). */
-  async waitHealthy(timeoutMs = 20_000): Promise<void> {
-    await waitFor(`${this.name} to be ready (/healthz)`, async () => {
-      if (!this.running) throw new Error(`${this.name} exited before it was ready (${this.child.exitCode ?? this.child.signalCode}):\n${this.logs().slice(-4000)}`);
-      return await this.healthy();
-    }, timeoutMs, () => this.logs().slice(-4000));
-  }
-
-  /** The process's state letter and word from /proc/<pid>/status (`S (sleeping)`, `T (stopped)` …). */
-  async procState(): Promise<string> {
-    const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
-    return /^State:\s+(.+)$/m.exec(status)?.[1] ?? '?';
-  }
-
-  /** Resident memory from /proc/<pid>/status, in MiB. */
-  async rssMiB(): Promise<number> {
-    const status = await readFile(`/proc/${this.pid}/status`, 'utf8');
-    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-    if (match === null) throw new Error(`no VmRSS in /proc/${this.pid}/status`);
-    return Number(match[1]) / 1024;
-  }
-}
-
-/** Kills every service process still running (afterEach: also after a failed test). */
-export async function killAllServices(): Promise<void> {
-  await Promise.all([...live].map((s) => s.kill()));
-}
 
 export interface PipelineOptions {
   hosts: number;
@@ -204,6 +56,13 @@ export interface PipelineOptions {
   faults?: string;
   /** JetStream's Msg-Id dedupe window on the three streams (default 2 minutes, as `lockline up`). */
   duplicateWindowMs?: number;
+  /**
+   * A nats-server or a three-node cluster the test started itself, with auth for the pipeline's hosts
+   * (`fleetHostId('host-', i)`, i < hosts): the pipeline sets it up and points every service at it —
+   * a cluster by every node's URL, comma-separated, with streams and the hosts bucket replicated on
+   * every node — and leaves stopping it to the test. Default: a server of the pipeline's own.
+   */
+  nats?: NatsServer | NatsCluster;
 }
 
 export interface Published {
@@ -258,7 +117,12 @@ export interface HostStateReply {
 }
 
 export interface Pipeline {
+  /** The single nats-server (throws when the pipeline runs on a cluster: see `cluster`). */
   readonly server: NatsServer;
+  /** The cluster given as `options.nats`, if any. */
+  readonly cluster: NatsCluster | undefined;
+  /** Every server the services are given (LOCKLINE_NATS_URL, comma-separated). */
+  readonly natsUrls: readonly string[];
   readonly dir: string;
   readonly storeUrl: string;
   readonly stateDir: string;
@@ -329,15 +193,20 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   const seed = options.seed ?? '1';
   const faults = options.faults ?? '';
   const hostIds = Array.from({ length: options.hosts }, (_, i) => fleetHostId('host-', i));
-  const server = await startNatsServer({ auth: { hosts: hostIds } });
+  const given = options.nats;
+  const cluster = given !== undefined && 'nodes' in given ? given : undefined;
+  const single = cluster === undefined ? (given as NatsServer | undefined) ?? (await startNatsServer({ auth: { hosts: hostIds } })) : undefined;
+  const nats: NatsServer | NatsCluster = cluster ?? single!;
+  const natsUrls = cluster === undefined ? [single!.url] : [...cluster.urls];
+  const replicas = cluster === undefined ? 1 : cluster.nodes.length;
   const dir = await mkdtemp(join(tmpdir(), 'lockline-e2e-pipeline-'));
   const storeUrl = `sqlite:${join(dir, 'events.db')}`;
   const stateDir = join(dir, 'host-sim');
   const connections: NatsConnection[] = [];
   const as = async (user: string): Promise<NatsConnection> => {
-    const credential = server.credentials[user];
+    const credential = nats.credentials[user];
     if (credential === undefined) throw new Error(`no NATS user ${user}`);
-    const nc = await connect({ servers: server.url, ...natsAuthOptions(credential), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const nc = await connect({ servers: [...natsUrls], ...natsAuthOptions(credential), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     connections.push(nc);
     return nc;
   };
@@ -345,20 +214,20 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   const admin = await as('admin');
   const jsm = await admin.jetstreamManager();
   // keepAckedEvents: the tests compare what the bus carried with what the store holds.
-  await ensureStreams(jsm, { partitions, keepAckedEvents: true, ...(options.duplicateWindowMs === undefined ? {} : { duplicateWindowMs: options.duplicateWindowMs }) });
+  await ensureStreams(jsm, { partitions, replicas, keepAckedEvents: true, ...(options.duplicateWindowMs === undefined ? {} : { duplicateWindowMs: options.duplicateWindowMs }) });
   await ensureIngestConsumers(jsm, partitions, options.ackWaitMs === undefined ? {} : { ackWaitMs: options.ackWaitMs });
-  await ensureHostsBucket(jsm);
+  await ensureHostsBucket(jsm, { replicas });
   const api = await as('api');
   // The services create the store; the test opens it once it exists (the first ingest creates it).
   let store: EventStore | undefined;
   const openStore = async (): Promise<EventStore> => (store ??= await openEventStore(storeUrl));
 
   const credEnv = (user: string): Record<string, string> => {
-    const c = server.credentials[user];
+    const c = nats.credentials[user];
     if (c === undefined) throw new Error(`no NATS user ${user}`);
     return { LOCKLINE_NATS_USER: c.user, LOCKLINE_NATS_PASSWORD: c.password };
   };
-  const common = (): Record<string, string> => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', LOCKLINE_NATS_URL: server.url, LOCKLINE_LOG_LEVEL: 'info' });
+  const common = (): Record<string, string> => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', LOCKLINE_NATS_URL: natsUrls.join(','), LOCKLINE_LOG_LEVEL: 'info' });
   const services: Service[] = [];
   const start = async (name: ServiceName, env: Record<string, string>): Promise<Service> => {
     const metricsPort = await freePort();
@@ -381,7 +250,12 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   };
 
   const pipeline: Pipeline = {
-    server,
+    get server(): NatsServer {
+      if (single === undefined) throw new Error('this pipeline runs on a NATS cluster: use pipeline.cluster');
+      return single;
+    },
+    cluster,
+    natsUrls,
     dir,
     storeUrl,
     stateDir,
@@ -550,7 +424,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       await killAllServices();
       await store?.close().catch(() => undefined);
       for (const nc of connections) await nc.close().catch(() => undefined);
-      await server.stop();
+      if (given === undefined) await single?.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
