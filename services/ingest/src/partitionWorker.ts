@@ -11,6 +11,9 @@ import type { JetStreamClient, JetStreamManager } from 'nats';
 import type { DeadLetterKind, IngestMetrics } from './metrics.js';
 import { isSeqStored, readStoredEnd } from './storedEnd.js';
 
+
+/** How long one pull request waits on the server (see start()). */
+const PULL_EXPIRES_MS = 5000;
 /**
  * One ingest partition: reads the durable consumer `ingest-p<k>`, and for each batch parses every
  * line, dead-letters what is unusable, and appends the rest to the host boot's stream in seq order
@@ -188,6 +191,12 @@ export class PartitionWorker {
       stream: EVENTS_STREAM,
       durable: this.#durable,
       maxMessages: this.#opts.fetchMaxMessages,
+      // Short pulls: a pull request dies with the consumer's old leader when it moves (a node lost,
+      // a cluster restart), and the client notices only after two missed idle heartbeats (half the
+      // expiry each). At nats.js's 30 s default that stalled ingest ~45 s after a cluster restart
+      // (docs/reliability.md); at 5 s it asks again within ~5 s. An idle partition costs one pull
+      // request every 5 s.
+      expiresMs: PULL_EXPIRES_MS,
       onEvent: (event) => this.#log.debug({ nats: event.type, data: String(event.data) }, 'consumer status'),
     });
     this.#sub = sub;
