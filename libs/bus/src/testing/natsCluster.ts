@@ -121,11 +121,23 @@ export async function startNatsCluster(options: StartNatsClusterOptions = {}): P
 
   try {
     const nodes: NatsClusterNode[] = [];
+    // freePort() asks the OS for a port and lets it go, so two calls can get the same one: take
+    // distinct ones (each is still only free until a server binds it).
+    const taken = new Set<number>();
+    const distinctPort = async (): Promise<number> => {
+      for (;;) {
+        const port = await freePort();
+        if (!taken.has(port)) {
+          taken.add(port);
+          return port;
+        }
+      }
+    };
     for (let i = 1; i <= count; i++) {
       const serverName = `${name}-${i}`;
       const storeDir = join(dir, serverName, 'store');
       await mkdir(storeDir, { recursive: true });
-      nodes.push({ serverName, routeHost: '127.0.0.1', port: await freePort(), monitorPort: await freePort(), clusterPort: await freePort(), storeDir });
+      nodes.push({ serverName, routeHost: '127.0.0.1', port: await distinctPort(), monitorPort: await distinctPort(), clusterPort: await distinctPort(), storeDir });
     }
     const users = options.auth === undefined ? undefined : generateUsers(options.auth);
     if (users !== undefined) credentials = credentialsOf(users);
