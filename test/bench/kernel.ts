@@ -581,9 +581,9 @@ const MEM_COUNT = 100_000;
 
 /**
  * Bytes per task: heapUsed and arrayBuffers before and after creating MEM_COUNT tasks from a
- * template with ~20 VMAs, each after a full GC. The VMA tables are Float64Arrays whose storage is
- * outside the V8 heap once they are over 64 bytes, so heapUsed alone would undercount: arrayBuffers
- * holds the rest. Forks get their own mm (a copy, then two mmaps make each one distinct); threads
+ * template with ~20 VMAs, each after a full GC. The VMA tables are plain arrays of doubles on the
+ * V8 heap (they were Float64Arrays, whose storage is outside it: arrayBuffers is kept in the sum for
+ * anything stored that way). Forks get their own mm (a copy, then two mmaps make each one distinct); threads
  * (clone with shareVm) share the template's, which shows the cost of a task alone.
  */
 function bytesPerTask(profile: ProfileName, kind: 'fork' | 'thread'): Memory {

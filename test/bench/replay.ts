@@ -30,13 +30,13 @@
  * others). Medians are reported with every round. One untimed warm-up first, so what is timed is
  * optimised code.
  *
- * Memory is heapUsed + arrayBuffers (the VMA tables are Float64Arrays, off the V8 heap once over 64
- * bytes) after two full GCs, before the projection is made and after the fold, divided by the live
+ * Memory is heapUsed + arrayBuffers (anything kept in ArrayBuffers is off the V8 heap; the VMA
+ * tables were Float64Arrays until they became plain arrays of doubles) after two full GCs, before the projection is made and after the fold, divided by the live
  * tasks (`alive`, threads included) of every boot. The breakdown is measured, not estimated: after
  * the total, parts of the projection are dropped one at a time, each followed by a full GC, and what
  * each drop frees is its share — lock causes HostProjection.pruneCauses() forgets (the fold never
  * calls it), the other lock causes with findings and set-aside events, projection bookkeeping (its
- * private maps and sets), lineage records, mms with their VMA tables (heap / off-heap), tasks, and
+ * private maps and sets), lineage records, mms with their VMA tables, tasks, and
  * what is left (the HostProjection objects and fleet maps).
  *
  * On ONE core, like the kernel benchmark: better-sqlite3 reads on the main thread, the fold is
@@ -310,7 +310,7 @@ interface Breakdown {
   liveMms: number;
   vmasPerMm: number;
   vmaCapacityPerMm: number;
-  /** Σ byteLength of every VMA table the model holds (live or dead tasks), per live process: what arrayBuffers should show */
+  /** Σ 8 B × capacity of every VMA table the model holds (live or dead tasks), per live process: the tables' numbers, part of the heap figure */
   vmaTableBytesPerLive: number;
   lineageRecords: number;
   lockCauses: number;
@@ -351,7 +351,7 @@ function breakdown(fleet: FleetProjection, base: Footprint): Breakdown {
     for (const t of p.host?.tasks.values() ?? []) {
       if (t.mm && !allMms.has(t.mm)) {
         allMms.add(t.mm);
-        tableBytes += t.mm.vmas.d.byteLength;
+        tableBytes += t.mm.vmas.d.length * 8;
       }
       if (!t.alive) {
         deadHeld++;
@@ -455,7 +455,7 @@ function printBreakdown(title: string, b: Breakdown): void {
   for (const [name, p] of Object.entries(b.parts)) say(`  ${row([`  ${name}`, fmt(p.heap), fmt(p.arrayBuffers), fmt(p.total)], widths)}`);
   say(`  ${row(['  total', fmt(b.total.heap), fmt(b.total.arrayBuffers), fmt(b.total.total)], widths)}`);
   say(`  → ${fmt(b.total.total)} B per live process: ${verdict(b.total.total <= AIM_BYTES_PER_PROCESS)} (aim ≤ ${fmt(AIM_BYTES_PER_PROCESS)} B)`);
-  say(`  (the VMA tables' own bytes: ${fmt(b.vmaTableBytesPerLive)} per live process; arrayBuffers freed with the mms: ${fmt(b.parts['mm + VMA table']?.arrayBuffers ?? 0)})`);
+  say(`  (the VMA tables' numbers: ${fmt(b.vmaTableBytesPerLive)} B per live process, in the mms' heap share; arrayBuffers freed with the mms: ${fmt(b.parts['mm + VMA table']?.arrayBuffers ?? 0)})`);
   if (b.missing.length) say(`  note: HostProjection has no field ${b.missing.join(', ')} any more: whatever replaced it is counted with the HostProjection objects`);
 }
 

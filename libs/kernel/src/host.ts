@@ -36,11 +36,9 @@ export function addProcess(state: HostState, p: InitialProcess): Task {
     mm: null,
     capIpcLock: p.capIpcLock ?? false,
     capSysResource: p.capSysResource ?? false,
-    limits: { memlockCur: rl.cur, memlockMax: rl.max, threads: [] },
+    limits: { memlockCur: rl.cur, memlockMax: rl.max, threads: null },
     alive: true,
   };
-  // An array literal is allocated at its exact size; push() would reserve 17 slots.
-  task.limits.threads = [task];
   if (!p.kernelThread) {
     const image = p.image ?? { format: 'elf', argPages: 1, textPages: 4, dataPages: 2, bssPages: 0, vdsoPages: 1 };
     task.mm = layoutImage(state, task, image, 0, 0).mm;

@@ -3,7 +3,7 @@ export type * from './scenarioTypes.js';
 export type { Profile } from './profile.js';
 export { profileOf, isProfileName } from './profile.js';
 export type { HostState, Mm, Task, Limits } from './state.js';
-export { cloneHostState } from './state.js';
+export { cloneHostState, threadGroup } from './state.js';
 export { createHost, addProcess, applyOp, reapTask, DEFAULT_RLIMIT_MEMLOCK } from './host.js';
 export { processReport, lockedVmValue, vmFlagNames, mclInheritNames } from './report.js';
 export { runScenario } from './runScenario.js';

@@ -207,6 +207,29 @@ describe('lock provenance tags', () => {
     expect(h2.tasks.get(2)!.mm!.users).toBe(1);
   });
 
+  it('a thread group has a member list once it has a second task; the group of one is the task itself', async () => {
+    const { applyOp, createHost } = await import('./host.js');
+    const { cloneHostState, threadGroup } = await import('./state.js');
+    const host = createHost('linux-modern', [{ pid: 1, image: IMG28 }]);
+    applyOp(host, { op: 'fork', pid: 1, child: 2 });
+    const [t1, t2] = [host.tasks.get(1)!, host.tasks.get(2)!];
+    expect([t1.limits.threads, t2.limits.threads]).toEqual([null, null]);
+    expect(threadGroup(t2)).toEqual([t2]);
+    applyOp(host, { op: 'clone', pid: 2, child: 3, shareVm: true });
+    applyOp(host, { op: 'clone', pid: 3, child: 4, shareVm: true });
+    expect(threadGroup(t2).map((t) => t.pid)).toEqual([2, 3, 4]);
+    expect(host.tasks.get(4)!.limits).toBe(t2.limits);
+    // de_thread: an exec in pid 3 leaves it alone in its group
+    applyOp(host, { op: 'exec', pid: 3, image: IMG28 });
+    expect(threadGroup(host.tasks.get(3)!).map((t) => t.pid)).toEqual([3]);
+    const copy = cloneHostState(host);
+    expect(copy.tasks.get(1)!.limits.threads).toBeNull();
+    expect(threadGroup(copy.tasks.get(3)!)).toEqual([copy.tasks.get(3)]);
+    applyOp(host, { op: 'exit', pid: 3 });
+    expect(threadGroup(host.tasks.get(3)!)).toEqual([]);
+    expect(host.tasks.get(2)!.alive).toBe(false);
+  });
+
   it('reapTask forgets a dead process only', async () => {
     const { applyOp, createHost, reapTask } = await import('./host.js');
     const host = createHost('linux-modern', [{ pid: 1, image: IMG28 }, { pid: 2, image: IMG28 }]);

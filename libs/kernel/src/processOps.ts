@@ -38,8 +38,10 @@ export function killTasks(tasks: readonly Task[], signal: Signal | undefined): v
     t.alive = false;
     if (signal) t.killedBy = signal;
     const group = t.limits.threads;
-    const at = group.indexOf(t);
-    if (at >= 0) group.splice(at, 1);
+    if (group) {
+      const at = group.indexOf(t);
+      if (at >= 0) group.splice(at, 1);
+    }
     if (t.mm) t.mm.users--;
     dying.push(t);
   }
@@ -59,7 +61,8 @@ export function killTasks(tasks: readonly Task[], signal: Signal | undefined): v
 
 /** exit_group() / a fatal signal: every thread of the group dies. */
 export function killThreadGroup(task: Task, signal: Signal | undefined): void {
-  killTasks(task.limits.threads.length > 1 ? [...task.limits.threads] : [task], signal);
+  const group = task.limits.threads;
+  killTasks(group && group.length > 1 ? [...group] : [task], signal);
 }
 
 /**
@@ -231,7 +234,7 @@ export function sysFork(state: HostState, parent: Task, childPid: number, kind: 
     else mm.users++;
   }
   const limits: Limits =
-    kind === 'thread' ? parent.limits : { memlockCur: parent.limits.memlockCur, memlockMax: parent.limits.memlockMax, threads: [] };
+    kind === 'thread' ? parent.limits : { memlockCur: parent.limits.memlockCur, memlockMax: parent.limits.memlockMax, threads: null };
   const child: Task = {
     pid: childPid,
     ppid: kind === 'thread' ? parent.ppid : parent.pid,
@@ -242,8 +245,11 @@ export function sysFork(state: HostState, parent: Task, childPid: number, kind: 
     limits,
     alive: true,
   };
-  if (kind === 'thread') limits.threads.push(child);
-  else limits.threads = [child];
+  // The group's first thread makes its list (an array literal: exact size; push() reserves 17 slots).
+  if (kind === 'thread') {
+    if (limits.threads) limits.threads.push(child);
+    else limits.threads = [parent, child];
+  }
   state.tasks.set(childPid, child);
   return { errno: null };
 }
@@ -275,9 +281,8 @@ export function sysExec(state: HostState, task: Task, image: Image, tag: number)
   }
   task.mm = mm;
   // de_thread(): the other threads of the group are killed; the caller leads the group alone.
-  if (task.limits.threads.length > 1) {
-    killTasks(task.limits.threads.filter((t) => t !== task), 'SIGKILL');
-  }
+  const group = task.limits.threads;
+  if (group && group.length > 1) killTasks(group.filter((t) => t !== task), 'SIGKILL');
   task.tgid = task.pid;
   if (signal) {
     killThreadGroup(task, signal);

@@ -47,8 +47,12 @@ export interface Mm {
 export interface Limits {
   memlockCur: number;
   memlockMax: number;
-  /** the group's live tasks */
-  threads: Task[];
+  /**
+   * The group's live tasks, once it has had more than one (clone with a shared mm). null while the
+   * group is the one task these limits were made for, alive or dead by its own flag: most processes
+   * never start a thread, and an array each would cost ~56 bytes. Read it with threadGroup().
+   */
+  threads: Task[] | null;
 }
 
 export interface Task {
@@ -63,6 +67,11 @@ export interface Task {
   limits: Limits;
   alive: boolean;
   killedBy?: Signal;
+}
+
+/** The live tasks of `task`'s thread group (just the task, alive or not, when it never had a thread). */
+export function threadGroup(task: Task): readonly Task[] {
+  return task.limits.threads ?? [task];
 }
 
 export interface HostState {
@@ -117,12 +126,12 @@ export function cloneHostState(state: HostState): HostState {
     }
     let lim = limits.get(t.limits);
     if (!lim) {
-      lim = { ...t.limits, threads: [] };
+      lim = { ...t.limits, threads: t.limits.threads ? [] : null };
       limits.set(t.limits, lim);
     }
     const copy = { ...t, mm, limits: lim };
     tasks.set(pid, copy);
-    if (copy.alive) lim.threads.push(copy);
+    if (copy.alive && lim.threads) lim.threads.push(copy);
   }
   return { profile: state.profile, tasks, nextMmId: state.nextMmId };
 }

@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
   VmaFlag,
+  cloneVmaTable,
   createVmaTable,
   findGapTopDown,
   findVma,
   insertVma,
   mergeAround,
   rangeIsFree,
+  removeVmas,
   splitAt,
   vmaAt,
   vmaEnd,
@@ -40,6 +42,24 @@ describe('VmaTable', () => {
     expect(t.n).toBe(100);
     expect(vmaStart(t, 0)).toBe(0);
     expect(vmaStart(t, 99)).toBe(198);
+  });
+
+  it('works the same once it is large (a Float64Array past 64 VMAs) as while small (an array)', () => {
+    const low: Array<[number, number, number]> = [[0, 4, 3], [6, 10, 3], [12, 16, 3]];
+    const high = Array.from({ length: 100 }, (_, i): [number, number, number] => [1000 + i * 6, 1000 + i * 6 + 4, 1]);
+    const small = table(...low);
+    const large = table(...low, ...high);
+    expect(Array.isArray(small.d)).toBe(true);
+    expect(large.d).toBeInstanceOf(Float64Array);
+    for (const t of [small, large]) {
+      expect(splitAt(t, 8)).toBe(2);
+      expect(mergeAround(t, 1, 3)).toBe(1);
+      removeVmas(t, 0, 1);
+      insertVma(t, 0, 1, 2, 3);
+      expect(dump(cloneVmaTable(t))).toEqual(dump(t));
+    }
+    expect(dump(small)).toEqual([[1, 2, 3], [6, 10, 3], [12, 16, 3]]);
+    expect(dump(large)).toEqual([[1, 2, 3], [6, 10, 3], [12, 16, 3], ...high]);
   });
 
   it('splits a VMA at an inner page, and not at an existing boundary', () => {

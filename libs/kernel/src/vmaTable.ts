@@ -1,12 +1,20 @@
 /**
- * An mm's VMAs, sorted by address, packed four numbers to a VMA in one Float64Array:
+ * An mm's VMAs, sorted by address, packed four numbers to a VMA in one array of doubles:
  * [startPage, endPage, flags, lockTag]. Page numbers of a 64-bit address space fit a double exactly.
  * `lockTag` is the caller's opaque name for the operation that locked the VMA (0 when unlocked): the
  * projection passes event seqs, so lock provenance survives splits, merges and fork.
  *
  * Why packed: a host holds thousands of processes and some of them thousands of mappings. Objects
- * per VMA cost ~100 bytes each and scatter over the heap; four doubles cost 32 bytes, fork copies
- * them with one slice(), lookups are a binary search, and a split or insert is one copyWithin.
+ * per VMA cost ~100 bytes each and scatter over the heap; four doubles cost 32 bytes, lookups are a
+ * binary search, and a split or insert moves one run of numbers.
+ *
+ * Small tables are plain arrays of doubles, large ones Float64Arrays. The storage is the same (8-byte
+ * doubles), but a typed array brings a JSTypedArray and a JSArrayBuffer (~180 bytes of heap) and,
+ * off the heap, its backing store and bookkeeping (~250 bytes more of RSS, measured): more than the
+ * nine VMAs of a typical process cost themselves. A large table pays that gladly for memmove: a
+ * split in a 1,000-VMA table moves thousands of numbers, which copyWithin does ~10× faster on a
+ * typed array than a loop does on an array (and Array.prototype.copyWithin, generic, ~250× slower).
+ * Tables are made by `slots` only, so the arrays are all HOLEY_DOUBLE_ELEMENTS.
  */
 
 /** VMA flag bits (ours, not the kernel's numeric values). */
@@ -37,19 +45,43 @@ export const UNLOCKABLE = VmaFlag.SPECIAL | VmaFlag.DROPPABLE;
 const F = 4;
 
 export interface VmaTable {
-  d: Float64Array;
+  /** capacity × 4 numbers (its length is the capacity); VMAs [0, n) are in use */
+  d: number[] | Float64Array;
   n: number;
 }
 
+/** Tables of more numbers than this (64 VMAs) are Float64Arrays. */
+const LARGE = 64 * F;
+/** Zeros as doubles: slices of it are exact-size HOLEY_DOUBLE_ELEMENTS arrays, made in one allocation. */
+const ZEROS: readonly number[] = new Array<number>(LARGE).fill(0.5).fill(0);
+
+/** `length` numbers for a table (see the header). */
+function slots(length: number): number[] | Float64Array {
+  return length <= LARGE ? ZEROS.slice(0, length) : new Float64Array(length);
+}
+
+/** Copy the first `count` numbers of `from` into `to`. */
+function copyInto(to: number[] | Float64Array, from: number[] | Float64Array, count: number): void {
+  if (to instanceof Float64Array && from instanceof Float64Array) to.set(from.subarray(0, count));
+  else for (let k = 0; k < count; k++) to[k] = from[k]!;
+}
+
+/** Move numbers [from, end) to start at `to` (overlapping ranges allowed), as copyWithin. */
+function move(d: number[] | Float64Array, to: number, from: number, end: number): void {
+  if (d instanceof Float64Array) d.copyWithin(to, from, end);
+  else if (to < from) for (let k = from; k < end; k++) d[to + k - from] = d[k]!;
+  else if (to > from) for (let k = end - 1; k >= from; k--) d[to + k - from] = d[k]!;
+}
+
 export function createVmaTable(capacity = 8): VmaTable {
-  return { d: new Float64Array(Math.max(capacity, 4) * F), n: 0 };
+  return { d: slots(Math.max(capacity, 4) * F), n: 0 };
 }
 
 export function cloneVmaTable(t: VmaTable): VmaTable {
   // Some room to grow (a child usually maps a little after fork or exec) without regrowing at once.
   const capacity = Math.max(t.n + Math.max(4, t.n >> 3), 4);
-  const d = new Float64Array(capacity * F);
-  d.set(t.d.subarray(0, t.n * F));
+  const d = slots(capacity * F);
+  copyInto(d, t.d, t.n * F);
   return { d, n: t.n };
 }
 
@@ -95,8 +127,8 @@ function grow(t: VmaTable, extra: number): void {
   const need = (t.n + extra) * F;
   if (need <= t.d.length) return;
   // Grow by half: most mms stay small, and a doubling would leave much of each table unused.
-  const next = new Float64Array(Math.max(need, Math.ceil((t.d.length / F) * 1.5) * F));
-  next.set(t.d.subarray(0, t.n * F));
+  const next = slots(Math.max(need, Math.ceil((t.d.length / F) * 1.5) * F));
+  copyInto(next, t.d, t.n * F);
   t.d = next;
 }
 
@@ -104,7 +136,7 @@ function grow(t: VmaTable, extra: number): void {
 export function insertVma(t: VmaTable, i: number, start: number, end: number, flags: number, tag = 0): void {
   grow(t, 1);
   const d = t.d;
-  if (i < t.n) d.copyWithin((i + 1) * F, i * F, t.n * F);
+  if (i < t.n) move(d, (i + 1) * F, i * F, t.n * F);
   d[i * F] = start;
   d[i * F + 1] = end;
   d[i * F + 2] = flags;
@@ -114,13 +146,13 @@ export function insertVma(t: VmaTable, i: number, start: number, end: number, fl
 
 /** Copy VMA `from` over VMA `to` (compaction). */
 export function moveVma(t: VmaTable, to: number, from: number): void {
-  if (to !== from) t.d.copyWithin(to * F, from * F, from * F + F);
+  if (to !== from) move(t.d, to * F, from * F, from * F + F);
 }
 
 /** Remove VMAs [i, j). */
 export function removeVmas(t: VmaTable, i: number, j: number): void {
   if (j <= i) return;
-  t.d.copyWithin(i * F, j * F, t.n * F);
+  move(t.d, i * F, j * F, t.n * F);
   t.n -= j - i;
 }
 
@@ -170,7 +202,7 @@ export function mergeAround(t: VmaTable, i: number, j: number): number {
     } else {
       w++;
       if (w !== r) {
-        // element copies: a copyWithin call per VMA costs ~5× more on a long table
+        // element copies, as move() does
         const a = w * F;
         const b = r * F;
         d[a] = d[b]!;
@@ -181,7 +213,7 @@ export function mergeAround(t: VmaTable, i: number, j: number): number {
     }
   }
   if (removed > 0) {
-    t.d.copyWithin((hi + 1 - removed) * F, (hi + 1) * F, t.n * F);
+    move(d, (hi + 1 - removed) * F, (hi + 1) * F, t.n * F);
     t.n -= removed;
   }
   return removed;

@@ -3,6 +3,7 @@ import type { Mm, Task } from '@lockline/kernel';
 import { LOCK_MASK, PAGE, UNLOCKABLE, VmaFlag, mclInheritNames, memlockLimitPages, vmFlagNames, vmaEnd, vmaFlags, vmaStart, vmaTag } from '@lockline/kernel';
 import type { HostProjection, LockCause } from './hostProjection.js';
 import type { TaskRecord } from './lineage.js';
+import { execsOf } from './lineage.js';
 
 export type LockState = 'none' | 'own' | 'inherited' | 'over-limit';
 
@@ -63,7 +64,7 @@ function callText(c: LockCause): string {
 }
 
 function sameGroup(task: Task, pid: number): boolean {
-  return task.pid === pid || task.limits.threads.some((t) => t.pid === pid);
+  return task.pid === pid || (task.limits.threads?.some((t) => t.pid === pid) ?? false);
 }
 
 /**
@@ -74,7 +75,7 @@ export function chainTo(record: TaskRecord | undefined, pid: number, seq: number
   const links: ChainLink[] = [];
   let r: TaskRecord | null = record ?? null;
   while (r) {
-    const execs = r.execs ?? [];
+    const execs = execsOf(r);
     for (let i = execs.length - 1; i >= 0; i--) {
       const e = execs[i]!;
       if (e.seq > seq) links.push({ seq: e.seq, pid: r.pid, what: 'exec', ...(e.comm ? { comm: e.comm } : {}) });

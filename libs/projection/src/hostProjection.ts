@@ -5,7 +5,7 @@ import { initialProcessFromTableEntry, opFromSyscallEvent } from '@lockline/even
 import type { HostState, Mm, OpResult, ProfileName, Task } from '@lockline/kernel';
 import { DEF_LOCKED, addProcess, applyOp, cloneHostState, createHost, memlockLimitPages, reapTask } from '@lockline/kernel';
 import type { TaskRecord } from './lineage.js';
-import { childRecord, cloneLineage, tableRecord } from './lineage.js';
+import { childRecord, cloneLineage, recordExec, tableRecord } from './lineage.js';
 import { stateHash } from './stateHash.js';
 
 export interface ProjectionOptions {
@@ -222,11 +222,7 @@ export class HostProjection {
         break;
       case 'exec':
         if (record && result.errno === null) {
-          const e = event as EventOf<'syscall.exec'>;
-          const exec = e.data.comm ? { seq, comm: e.data.comm } : { seq };
-          if (record.execs) record.execs.push(exec);
-          else record.execs = [exec];
-          if (e.data.comm) record.comm = e.data.comm;
+          recordExec(record, seq, (event as EventOf<'syscall.exec'>).data.comm);
           if (task.mm && task.mm.defFlags & DEF_LOCKED) this.cause(seq, op.pid, 'exec', task.mm.defTag, record.comm);
         }
         break;
@@ -352,8 +348,9 @@ export class HostProjection {
         );
       }
     }
-    const group = task.alive ? task.limits.threads : [task];
-    for (const t of group) this.checkLimit(t, seq);
+    const group = task.limits.threads;
+    if (task.alive && group) for (const t of group) this.checkLimit(t, seq);
+    else this.checkLimit(task, seq);
     this.checkHostShare(seq);
   }
 

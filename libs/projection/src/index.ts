@@ -1,6 +1,7 @@
 export { HostProjection } from './hostProjection.js';
 export type { LockCause, ProjectionOptions, SetAside } from './hostProjection.js';
 export type { TaskRecord, ExecRecord, CreatedBy } from './lineage.js';
+export { execsOf } from './lineage.js';
 export { stateHash } from './stateHash.js';
 export { explain, lockStateOf, chainTo } from './explain.js';
 export type { Explanation, LockedRange, ChainLink, LockState } from './explain.js';

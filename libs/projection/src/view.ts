@@ -3,6 +3,7 @@ import { PAGE, VmaFlag, lockedVmValue, mclInheritNames, memlockLimitPages, vmFla
 import type { LockState } from './explain.js';
 import { explain } from './explain.js';
 import type { HostProjection } from './hostProjection.js';
+import { execsOf } from './lineage.js';
 
 /** One process as replay, diff and the API show it. */
 export interface ProcessView {
@@ -65,7 +66,7 @@ export function processViews(p: HostProjection, only?: readonly number[]): Proce
       alive: t.alive,
       createdSeq: record?.createdSeq ?? 0,
       createdBy: record?.createdBy ?? 'table',
-      execs: (record?.execs ?? []).map((e) => ({ seq: e.seq, ...(e.comm ? { comm: e.comm } : {}) })),
+      execs: (record ? execsOf(record) : []).map((e) => ({ seq: e.seq, ...(e.comm ? { comm: e.comm } : {}) })),
       mm: mm ? String(mm.id) : null,
       lockedVmPages: mm ? lockedVmValue(mm.lockedVm) : 0,
       totalVmPages: mm?.totalVm ?? 0,
