@@ -63,6 +63,8 @@ const MAX_IN_FLIGHT = 256;
 const PUBLISH_TIMEOUT_MS = 5000;
 /** On every finding message: the store position of the event that raised it. */
 export const FINDING_POSITION_HEADER = 'Lockline-Position';
+/** Longest stretch of summary taking before the fold and the queries get a turn (flushSummaries). */
+const SUMMARY_SLICE_MS = 10;
 /** How long stop() waits for the last summaries. */
 const FINAL_FLUSH_MS = 5000;
 /** The queue group every copy answers queries in: copies of the same partition share the load. */
@@ -501,10 +503,19 @@ export function build(config: ProjectorConfig, deps: ProjectorDeps): Projector {
     const bucket = summaries;
     flushing = (async () => {
       const t = now();
-      // Every summary is taken now, in one turn: the fold may go on while they are written.
+      // Each summary is taken in one turn (consistent with itself); the fold may go on while they
+      // are written. Taking them is not free (a state hash of the whole host each: ~0.4 ms for a
+      // host of 1,000 processes), so after SUMMARY_SLICE_MS of it the fold and the queries get a
+      // turn: a thousand such hosts would otherwise stall both for half a second every interval.
       const writes: Array<{ entry: HostEntry; summary: HostSummary; events: number; since: number }> = [];
-      for (const entry of hosts.values()) {
-        if (!entry.changed) continue;
+      let sliceStart = performance.now();
+      for (const entry of [...hosts.values()]) {
+        if (performance.now() - sliceStart > SUMMARY_SLICE_MS) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          sliceStart = performance.now();
+        }
+        // (a host replaced meanwhile, by a rebuild, is summarised from its new entry next time)
+        if (!entry.changed || hosts.get(entry.hostId) !== entry) continue;
         // Still replaying what a previous run already summarised: writing now would move the
         // summary (and its findings checkpoint) back.
         if (entry.stored !== undefined && entry.position <= entry.stored.position) continue;
