@@ -475,7 +475,17 @@ export async function waitDrained(pipeline: Pipeline, timeoutMs: number): Promis
   await waitFor(
     'ingest to ack every batch of LOCKLINE_EVENTS',
     async () => {
-      const infos = await Promise.all(Array.from({ length: pipeline.partitions }, (_, p) => jsm.consumers.info(EVENTS_STREAM, ingestConsumerName(p))));
+      let infos;
+      try {
+        infos = await Promise.all(Array.from({ length: pipeline.partitions }, (_, p) => jsm.consumers.info(EVENTS_STREAM, ingestConsumerName(p))));
+      } catch (error) {
+        // A cluster that is still electing a consumer's leader answers 503 or not at all: not yet.
+        const code = (error as { code?: unknown }).code;
+        if (code !== '503' && code !== 'TIMEOUT') throw error;
+        state = `consumer info: ${String(code)} (JetStream still recovering)`;
+        quietSince = undefined;
+        return false;
+      }
       state = infos.map((i) => `${i.name}: pending ${i.num_pending}, ack pending ${i.num_ack_pending}, redelivered ${i.num_redelivered}`).join('; ');
       const quiet = infos.every((i) => i.num_pending === 0 && i.num_ack_pending === 0);
       if (!quiet) quietSince = undefined;
