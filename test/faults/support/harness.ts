@@ -292,6 +292,11 @@ export async function finishAndAudit(run: FaultRun, p: Pipeline, hostSim: Servic
   if (hostSim !== undefined) await stopHostSim(hostSim);
   // long enough for ingest's pull consumer to notice a lost pull request (two missed 15 s heartbeats)
   await waitDrained(p, 75_000);
+  // A consumer whose new leader's copy of the stream still lags after a node restart reports
+  // nothing pending until that copy catches up: "drained" can come early. Give the store the time
+  // to hold every event host-sim got acked (the audit below names whatever is still missing).
+  const expected = (await p.published()).events.size;
+  await waitFor('the store to hold every event host-sim got acked', async () => (await p.storedCount()) >= expected, 30_000).catch(() => undefined);
   const { ledger, details } = await ledgerOf(p, options);
   run.ledger = ledger;
   for (const d of details) console.error(`[fault ${run.id}] ${d}`);
