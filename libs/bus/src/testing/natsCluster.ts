@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import type { ServiceRole } from '../names.js';
 import { credentialsOf, generateUsers, type NatsCredential } from '../natsConfig.js';
 import { renderNatsClusterConfigs, type NatsClusterNode } from '../natsClusterConfig.js';
 import { freePort, natsServerBinary } from './natsServer.js';
+import { MAX_SERVER_LOG, haltServerProcess, startServerProcess } from './serverProcess.js';
 
 /**
  * A real nats-server cluster on loopback for tests and for trying replicated streams on one machine:
@@ -70,35 +70,6 @@ export interface NatsCluster {
   waitForMetaLeader(timeoutMs?: number): Promise<string>;
   /** SIGTERM every node, wait, remove the folder. Idempotent. */
   stop(): Promise<void>;
-}
-
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((candidate) => existsSync(candidate));
-const MAX_LOG = 64 * 1024;
-
-const live = new Map<ChildProcess, string>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // 'exit' handlers must be synchronous: kill and remove, no waiting.
-  process.once('exit', () => {
-    for (const [child, dir] of live) {
-      child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-}
-
-async function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return true;
-  return await new Promise((resolveExit) => {
-    const timer = setTimeout(() => resolveExit(false), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolveExit(true);
-    });
-  });
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -255,49 +226,25 @@ class Member implements NatsClusterMember {
 
   async start(timeoutMs = 30_000): Promise<void> {
     if (this.running) return;
-    installExitHook();
-    const args = ['-c', this.configPath];
-    // With setpriv (util-linux), the kernel kills the server when its parent dies, even by SIGKILL.
-    const proc = SETPRIV === undefined ? spawn(this.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', this.binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = proc;
-    live.set(proc, this.dir);
-    const append = (chunk: Buffer): void => {
-      this.log = (this.log + chunk.toString('utf8')).slice(-MAX_LOG);
-    };
-    proc.stdout?.on('data', append);
-    proc.stderr?.on('data', append);
-    proc.once('exit', () => live.delete(proc));
-    let spawnError: Error | undefined;
-    proc.once('error', (error) => {
-      spawnError = error;
+    this.child = await startServerProcess({
+      binary: this.binary,
+      args: ['-c', this.configPath],
+      dir: this.dir,
+      // Not /healthz: in a cluster it stays 503 until JetStream has a quorum, that is until the
+      // other nodes are up too. /varz answers as soon as this one listens.
+      readyUrl: `${this.monitorUrl}/varz`,
+      timeoutMs,
+      name: `nats-server ${this.serverName}`,
+      onOutput: (chunk) => {
+        this.log = (this.log + chunk.toString('utf8')).slice(-MAX_SERVER_LOG);
+      },
+      log: () => this.log,
     });
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`nats-server ${this.serverName} exited during start (${proc.exitCode ?? proc.signalCode}):\n${this.log}`);
-      if (spawnError !== undefined) throw new Error(`could not start ${this.binary}: ${spawnError.message}`);
-      try {
-        // Not /healthz: in a cluster it stays 503 until JetStream has a quorum, that is until the
-        // other nodes are up too. /varz answers as soon as this one listens.
-        const response = await fetch(`${this.monitorUrl}/varz`, { signal: AbortSignal.timeout(1000) });
-        if (response.ok) return;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) {
-        proc.kill('SIGKILL');
-        throw new Error(`nats-server ${this.serverName} did not answer on ${this.monitorUrl} within ${timeoutMs} ms:\n${this.log}`);
-      }
-      await sleep(25);
-    }
   }
 
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const proc = this.child;
     if (proc === undefined) return;
-    proc.kill(signal);
-    if (!(await waitForExit(proc, 10_000))) {
-      proc.kill('SIGKILL');
-      await waitForExit(proc, 5_000);
-    }
+    await haltServerProcess(proc, signal);
   }
 }

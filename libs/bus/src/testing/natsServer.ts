@@ -1,5 +1,5 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import type { ServiceRole } from '../names.js';
 import { writeNatsConfig, type NatsCredential } from '../natsConfig.js';
 import { renderNatsConfig } from '../natsConfigText.js';
+import { MAX_SERVER_LOG, haltServerProcess, startServerProcess } from './serverProcess.js';
 
 /**
  * A real nats-server for tests: the binary `scripts/nats-server.sh` provides (≥ 2.10), on free
@@ -114,37 +115,6 @@ export interface NatsServer {
   restart(options?: { signal?: NodeJS.Signals }): Promise<void>;
 }
 
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((candidate) => existsSync(candidate));
-
-const live = new Map<ChildProcess, string>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // 'exit' handlers must be synchronous: kill and remove, no waiting.
-  process.once('exit', () => {
-    for (const [child, dir] of live) {
-      child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-}
-
-const MAX_LOG = 64 * 1024;
-
-async function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return true;
-  return await new Promise((resolveExit) => {
-    const timer = setTimeout(() => resolveExit(false), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolveExit(true);
-    });
-  });
-}
-
-/** Starts nats-server and resolves once `/healthz` says ok. */
 export async function startNatsServer(options: StartNatsServerOptions = {}): Promise<NatsServer> {
   const path = await natsServerBinary();
   const dir = await mkdtemp(join(tmpdir(), 'lockline-nats-'));
@@ -176,52 +146,24 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
   const monitorUrl = `http://127.0.0.1:${monitorPort}`;
 
   const launch = async (): Promise<void> => {
-    installExitHook();
-    const args = ['-c', configPath, '-a', '127.0.0.1'];
-    // With setpriv (util-linux, on every Debian), the kernel kills the server when its parent dies,
-    // even by SIGKILL — the 'exit' hook alone misses a test worker killed by a signal.
-    const proc = SETPRIV === undefined ? spawn(path, args, { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', path, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child = proc;
-    live.set(proc, dir);
-    const append = (chunk: Buffer): void => {
-      log = (log + chunk.toString('utf8')).slice(-MAX_LOG);
-    };
-    proc.stdout?.on('data', append);
-    proc.stderr?.on('data', append);
-    proc.once('exit', () => live.delete(proc));
-    let spawnError: Error | undefined;
-    proc.once('error', (error) => {
-      spawnError = error;
+    child = await startServerProcess({
+      binary: path,
+      args: ['-c', configPath, '-a', '127.0.0.1'],
+      dir,
+      readyUrl: `${monitorUrl}/healthz`,
+      timeoutMs: options.startTimeoutMs ?? 15_000,
+      name: 'nats-server',
+      onOutput: (chunk) => {
+        log = (log + chunk.toString('utf8')).slice(-MAX_SERVER_LOG);
+      },
+      log: () => log,
     });
-    const deadline = Date.now() + (options.startTimeoutMs ?? 15_000);
-    for (;;) {
-      if (proc.exitCode !== null || proc.signalCode !== null) {
-        throw new Error(`nats-server exited during start (${proc.exitCode ?? proc.signalCode}):\n${log}`);
-      }
-      if (spawnError !== undefined) throw new Error(`could not start ${path}: ${spawnError.message}`);
-      try {
-        const response = await fetch(`${monitorUrl}/healthz`, { signal: AbortSignal.timeout(1000) });
-        if (response.ok) return;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) {
-        proc.kill('SIGKILL');
-        throw new Error(`nats-server was not healthy within ${options.startTimeoutMs ?? 15_000} ms on ${monitorUrl}/healthz:\n${log}`);
-      }
-      await new Promise((r) => setTimeout(r, 25));
-    }
   };
 
   const halt = async (signal: NodeJS.Signals): Promise<void> => {
     const proc = child;
     child = undefined;
-    if (proc === undefined) return;
-    proc.kill(signal);
-    if (!(await waitForExit(proc, 10_000))) {
-      proc.kill('SIGKILL');
-      await waitForExit(proc, 5_000);
-    }
+    if (proc !== undefined) await haltServerProcess(proc, signal);
   };
 
   let stopped = false;
