@@ -77,7 +77,7 @@ import { freePort, natsServerBinary, startNatsServer, type NatsServer } from '@l
 import { eventsSubject, hostStreamName } from '@lockline/events';
 import { HostStream, type Batch } from '@lockline/host-sim';
 import { createSimHost, fleetHostId, parseFaults } from '@lockline/sim';
-import { fmt, loadNote, machineBusyMs, median, parseArgs, positiveInt, row, say, verdict } from './support.js';
+import { fmt, latencyStats, loadNote, machineBusyMs, median, now, parseArgs, percentile, positiveInt, processCpuMs, row, say, scrape, verdict } from './support.js';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -146,25 +146,6 @@ const hostIdsOf = (n: number): string[] => Array.from({ length: n }, (_, i) => f
 // Output and measuring helpers
 
 const ms1 = (n: number): string => `${n.toFixed(1)} ms`;
-/** Nearest-rank percentile of sorted values. */
-const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-
-/** Wall-clock ms since the epoch with sub-ms precision, comparable across the bench's processes. */
-const now = (): number => performance.timeOrigin + performance.now();
-
-/** CPU ms a process (all its threads) used so far, from /proc/<pid>/stat (USER_HZ = 100); null when gone. */
-function processCpuMs(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10;
-  } catch {
-    return null;
-  }
-}
-
 interface CpuSnapshot {
   readonly t: number;
   readonly machine: number | null;
@@ -558,23 +539,6 @@ async function healthy(port: number, service: Service, ms: number): Promise<void
   throw new Error(`${service.name} was not healthy within ${ms / 1000} s:\n${service.tail}`);
 }
 
-/** The values of the named metrics (summed over label sets) from a /metrics page; undefined when unreachable. */
-async function scrape(port: number, names: readonly string[]): Promise<Record<string, number> | undefined> {
-  let text: string;
-  try {
-    text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
-  } catch {
-    return undefined;
-  }
-  const out: Record<string, number> = {};
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)/.exec(line);
-    if (m && names.includes(m[1]!)) out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[3]);
-  }
-  return out;
-}
-
 interface StoreRow {
   /** when the poll first saw it */
   readonly t: number;
@@ -604,13 +568,6 @@ function firstIndex<T>(xs: readonly T[], ok: (x: T) => boolean): number {
     else lo = mid + 1;
   }
   return lo;
-}
-
-function latencyStats(xs: number[]): { n: number; p50: number; p90: number; p99: number; max: number } | null {
-  if (xs.length === 0) return null;
-  const s = xs.sort((a, b) => a - b);
-  const r = (v: number): number => Number(v.toFixed(1));
-  return { n: s.length, p50: r(percentile(s, 50)), p90: r(percentile(s, 90)), p99: r(percentile(s, 99)), max: r(s[s.length - 1]!) };
 }
 
 async function pipeline(limitRate: number | undefined): Promise<Record<string, unknown>> {

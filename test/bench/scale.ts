@@ -97,7 +97,7 @@ import { HostStream, TokenBucket, type Batch } from '@lockline/host-sim';
 import type { Mm } from '@lockline/kernel';
 import { FleetProjection } from '@lockline/projection';
 import { Random, createSimHost, defaultMix, fleetHostId, parseFaults, type ProcessRun, type Program, type RootProcess, type Self, type SimHost, type Workload } from '@lockline/sim';
-import { fmt, machineBusyMs, parseArgs, positiveInt, row, say, verdict } from './support.js';
+import { fmt, latencyStats, machineBusyMs, now, parseArgs, percentile, positiveInt, processCpuMs, row, say, scrape, verdict, type LatencyStats } from './support.js';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -283,36 +283,7 @@ function scaleHost(hostId: string, processes: number): SimHost {
 // Measuring helpers
 
 /** Wall-clock ms since the epoch with sub-ms precision, comparable across the bench's processes. */
-const now = (): number => performance.timeOrigin + performance.now();
-/** Nearest-rank percentile of sorted values. */
-const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 const mb = (bytes: number): string => `${fmt(bytes / 2 ** 20)} MiB`;
-
-interface LatencyStats {
-  n: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-}
-function latencyStats(xs: number[]): LatencyStats | null {
-  if (xs.length === 0) return null;
-  const s = xs.sort((a, b) => a - b);
-  const r = (v: number): number => Number(v.toFixed(1));
-  return { n: s.length, p50: r(percentile(s, 50)), p90: r(percentile(s, 90)), p99: r(percentile(s, 99)), max: r(s[s.length - 1]!) };
-}
-
-/** CPU ms a process (all its threads) used so far, from /proc/<pid>/stat (USER_HZ = 100); null when gone. */
-function processCpuMs(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10;
-  } catch {
-    return null;
-  }
-}
 
 /** Resident set size of a process, bytes (/proc/<pid>/status VmRSS); null when gone. */
 function rssBytes(pid: number | undefined): number | null {
@@ -349,23 +320,6 @@ function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): Record<string, number | nul
     ours += used ?? 0;
   }
   out.others = a.machine === null || b.machine === null ? null : Number((Math.max(0, b.machine - a.machine - ours) / ms).toFixed(3));
-  return out;
-}
-
-/** The values of the named metrics (summed over label sets) from a /metrics page; undefined when unreachable. */
-async function scrape(port: number, names: readonly string[]): Promise<Record<string, number> | undefined> {
-  let text: string;
-  try {
-    text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-  } catch {
-    return undefined;
-  }
-  const out: Record<string, number> = {};
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)/.exec(line);
-    if (m && names.includes(m[1]!)) out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[3]);
-  }
   return out;
 }
 
@@ -1021,8 +975,8 @@ async function run(result: Record<string, unknown>): Promise<string> {
     const samples: Sample[] = [];
     const sample = async (withFleet: boolean): Promise<Sample> => {
       const [im, pm, ci, fleet] = await Promise.all([
-        scrape(ingestPort, ['lockline_ingest_events_appended_total']),
-        scrape(projectorPort, ['lockline_projector_events_folded_total', 'lockline_projector_lag_events']),
+        scrape(ingestPort, ['lockline_ingest_events_appended_total'], 5000),
+        scrape(projectorPort, ['lockline_projector_events_folded_total', 'lockline_projector_lag_events'], 5000),
         jsm.consumers.info(EVENTS_STREAM, ingestConsumerName(0)).catch(() => undefined),
         withFleet ? fleetTotals(apiUrl).catch(() => undefined) : Promise.resolve(undefined),
       ]);
@@ -1128,7 +1082,7 @@ async function run(result: Record<string, unknown>): Promise<string> {
     await probe.start();
     await sleep(2000);
     say(`3. lag: ${SECONDS} s at ${fmt(RATE)} events/s; publish → queryable for ${probed.join(', ')} (state asked every ${PROBE_MS} ms each)`);
-    const queryTime = async (): Promise<number> => (await scrape(projectorPort, ['lockline_projector_query_duration_seconds_sum']))?.lockline_projector_query_duration_seconds_sum ?? 0;
+    const queryTime = async (): Promise<number> => (await scrape(projectorPort, ['lockline_projector_query_duration_seconds_sum'], 5000))?.lockline_projector_query_duration_seconds_sum ?? 0;
     const query0 = await queryTime();
     const tLag = now();
     const cpuLag0 = cpuSnapshot(pids);
@@ -1141,7 +1095,7 @@ async function run(result: Record<string, unknown>): Promise<string> {
     const tLagEnd = now();
     const cpuLag = cpuBetween(cpuLag0, cpuSnapshot(pids));
     const probeCores = ((await queryTime()) - query0) / ((now() - tLag) / 1000);
-    const pm = await scrape(projectorPort, ['lockline_projector_summaries_written_total']);
+    const pm = await scrape(projectorPort, ['lockline_projector_summaries_written_total'], 5000);
     const fleetAtLag = await fleetTotals(apiUrl);
     const rateOf = (k: 'published' | 'stored' | 'folded'): number => (lagSamples[lagSamples.length - 1]![k] - lagSamples[0]![k]) / ((lagSamples[lagSamples.length - 1]!.t - lagSamples[0]!.t) / 1000);
 

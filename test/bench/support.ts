@@ -117,6 +117,61 @@ export function loadNote(cores: number | null): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Processes and services measured from outside
+
+/** Wall-clock ms since the epoch with sub-ms precision, comparable across the bench's processes. */
+export const now = (): number => performance.timeOrigin + performance.now();
+
+/** CPU ms a process (all its threads) used so far, from /proc/<pid>/stat (USER_HZ = 100); null when gone. */
+export function processCpuMs(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return null;
+  }
+}
+
+/** The values of the named metrics (summed over label sets) from a service's /metrics page; undefined when unreachable. */
+export async function scrape(port: number, names: readonly string[], timeoutMs = 2000): Promise<Record<string, number> | undefined> {
+  let text: string;
+  try {
+    text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(timeoutMs) })).text();
+  } catch {
+    return undefined;
+  }
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)/.exec(line);
+    if (m && names.includes(m[1]!)) out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[3]);
+  }
+  return out;
+}
+
+/** Nearest-rank percentile of sorted values. */
+export const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+
+export interface LatencyStats {
+  n: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+/** Count, p50, p90, p99 and max of `xs` (sorted in place), to 0.1; null for none. */
+export function latencyStats(xs: number[]): LatencyStats | null {
+  if (xs.length === 0) return null;
+  const s = xs.sort((a, b) => a - b);
+  const r = (v: number): number => Number(v.toFixed(1));
+  return { n: s.length, p50: r(percentile(s, 50)), p90: r(percentile(s, 90)), p99: r(percentile(s, 99)), max: r(s[s.length - 1]!) };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Output
 
 export const say = (line = ''): void => void process.stdout.write(`${line}\n`);
