@@ -26,8 +26,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '@lockline/bus/testing';
 import type { HostEvent } from '@lockline/events';
-import { hostStreamName } from '@lockline/events';
-import { openEventStore, type EventStore, type NewEvent } from '@lockline/eventstore';
+import { appendHostEvents, openEventStore, type EventStore } from '@lockline/eventstore';
 import type { Scenario, ScenarioStep } from '@lockline/kernel';
 import { scenarioHost, simulateFleet } from '@lockline/sim';
 import { chromium } from 'playwright-core';
@@ -81,29 +80,9 @@ function bigTreeScenario(size: number): Scenario {
   };
 }
 
-/** Appends as ingest does: one stream per host boot, batches with the expected revision. */
-async function appendEvents(store: EventStore, events: Iterable<HostEvent>): Promise<number> {
-  const expected = new Map<string, number | 'no_stream'>();
-  let batch: NewEvent[] = [];
-  let stream = '';
-  let n = 0;
-  const flush = async (): Promise<void> => {
-    if (batch.length === 0) return;
-    const r = await store.append(stream, batch, expected.get(stream) ?? 'no_stream');
-    expected.set(stream, r.nextExpectedRevision);
-    n += batch.length;
-    batch = [];
-  };
-  for (const e of events) {
-    const s = hostStreamName(e.hostId, e.bootId);
-    if (s !== stream || batch.length >= 500) {
-      await flush();
-      stream = s;
-    }
-    batch.push({ id: e.id, type: e.type, data: e });
-  }
-  await flush();
-  return n;
+/** Appends as ingest does: one stream per host boot, batches of 500 with the expected revision. */
+function appendEvents(store: EventStore, events: Iterable<HostEvent>): Promise<number> {
+  return appendHostEvents(store, events, { batchEvents: 500 });
 }
 
 function* fleetEvents(): Generator<HostEvent> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HOST_EVENTS_MAX_SCAN, bootsOf, readHostEvents, readHostInStoreOrder } from './hostEvents.js';
+import { HOST_EVENTS_MAX_SCAN, appendHostEvents, bootsOf, readHostEvents, readHostInStoreOrder } from './hostEvents.js';
 import { openMemoryEventStore } from './memory.js';
 import type { EventStore, RecordedEvent } from './port.js';
 
@@ -77,5 +77,21 @@ describe("a host's events, read from the store", () => {
     const cut = mine[150]!.position;
     expect((await read(cut)).map((r) => r.position)).toEqual(mine.filter((r) => r.position <= cut).map((r) => r.position));
     expect(await read(0)).toEqual([]);
+  });
+});
+
+describe('appendHostEvents', () => {
+  it('appends each host boot to its own stream in batches, in order, and goes on from where an earlier call left off', async () => {
+    const store = await openMemoryEventStore();
+    const events = (from: number, to: number, bootId: string) => Array.from({ length: to - from + 1 }, (_, i) => envelope('h1', bootId, from + i, 'syscall.mmap', { pid: 2 }).data as never);
+    const expected = new Map();
+    expect(await appendHostEvents(store, [...events(1, 25, 'b1'), ...events(1, 3, 'b2')], { batchEvents: 10, expected })).toBe(28);
+    expect(await appendHostEvents(store, events(26, 30, 'b1'), { batchEvents: 10, expected })).toBe(5);
+    const b1 = await store.readStream('host-h1-b1');
+    expect(b1.map((e) => (e.data as { seq: number }).seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(b1.map((e) => e.revision)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect((await store.readStream('host-h1-b2')).length).toBe(3);
+    // the map holds each stream's last revision: the second call went on from it
+    expect(expected.get('host-h1-b1')).toBe(29);
   });
 });

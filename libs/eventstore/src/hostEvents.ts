@@ -1,7 +1,7 @@
 import type { HostEvent } from '@lockline/events';
 import { hostStreamName } from '@lockline/events';
 import { readStreamPages } from './pages.js';
-import type { EventStore, RecordedEvent } from './port.js';
+import type { EventStore, ExpectedRevision, NewEvent, RecordedEvent } from './port.js';
 
 /**
  * A host's events as stored, for whoever shows them (the projector's `events` verb, the API offline):
@@ -149,4 +149,39 @@ export async function readHostEvents(store: Pick<EventStore, 'readStream'>, host
     if (page.length < want) return { hostId, bootId, items, nextCursor: null };
     if (scanned >= HOST_EVENTS_MAX_SCAN) return { hostId, bootId, items, nextCursor: cursor };
   }
+}
+
+/**
+ * Appends host events as ingest stores them: one stream per host boot (`hostStreamName`), batches of
+ * at most `batchEvents` (default 100) of one stream, each with that stream's expected revision —
+ * tracked in `expected` (pass the same map to a later call to go on appending). For tests, benches
+ * and tools that fill a store without the pipeline. Returns the number of events appended.
+ */
+export async function appendHostEvents(
+  store: EventStore,
+  events: Iterable<HostEvent>,
+  options: { batchEvents?: number; expected?: Map<string, ExpectedRevision> } = {},
+): Promise<number> {
+  const batchEvents = options.batchEvents ?? 100;
+  const expected = options.expected ?? new Map<string, ExpectedRevision>();
+  let batch: NewEvent[] = [];
+  let stream = '';
+  let appended = 0;
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const r = await store.append(stream, batch, expected.get(stream) ?? 'no_stream');
+    expected.set(stream, r.nextExpectedRevision);
+    appended += batch.length;
+    batch = [];
+  };
+  for (const e of events) {
+    const s = hostStreamName(e.hostId, e.bootId);
+    if (s !== stream || batch.length >= batchEvents) {
+      await flush();
+      stream = s;
+    }
+    batch.push({ id: e.id, type: e.type, data: e });
+  }
+  await flush();
+  return appended;
 }

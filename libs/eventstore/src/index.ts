@@ -4,4 +4,4 @@ export type * from './port.js';
 export { ExpectedRevisionConflict, InvalidStoreFile, InvalidStoreUrl, StoreUnavailable } from './errors.js';
 export { openEventStore } from './open.js';
 export { readAllPages, readStreamPages } from './pages.js';
-export { HOST_EVENTS_MAX_SCAN, bootsOf, readHostEvents, readHostInStoreOrder, type HostEventsPage, type HostEventsRequest } from './hostEvents.js';
+export { HOST_EVENTS_MAX_SCAN, appendHostEvents, bootsOf, readHostEvents, readHostInStoreOrder, type HostEventsPage, type HostEventsRequest } from './hostEvents.js';

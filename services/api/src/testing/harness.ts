@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { ensureHostsBucket, ensureStreams, natsAuthOptions } from '@lockline/bus';
 import { startNatsServer, type NatsServer } from '@lockline/bus/testing';
 import type { HostEvent } from '@lockline/events';
-import { hostStreamName } from '@lockline/events';
-import type { EventStore, NewEvent } from '@lockline/eventstore';
-import { openEventStore } from '@lockline/eventstore';
+import type { EventStore, ExpectedRevision } from '@lockline/eventstore';
+import { appendHostEvents, openEventStore } from '@lockline/eventstore';
 import { FleetProjection, HostProjection } from '@lockline/projection';
 import { build as buildProjector, type Projector, type ProjectorConfig } from '@lockline/projector';
 import { createLogger, createRegistry } from '@lockline/runtime';
@@ -49,25 +48,9 @@ export function foldUpTo(events: readonly HostEvent[], hostId: string, bootId: s
   return p;
 }
 
-/** Appends as ingest does: one stream per host boot, batches with the expected revision. */
-export async function appendEvents(store: EventStore, events: Iterable<HostEvent>, expected = new Map<string, number | 'no_stream'>()): Promise<void> {
-  let batch: NewEvent[] = [];
-  let stream = '';
-  const flush = async (): Promise<void> => {
-    if (batch.length === 0) return;
-    const r = await store.append(stream, batch, expected.get(stream) ?? 'no_stream');
-    expected.set(stream, r.nextExpectedRevision);
-    batch = [];
-  };
-  for (const e of events) {
-    const s = hostStreamName(e.hostId, e.bootId);
-    if (s !== stream || batch.length >= 200) {
-      await flush();
-      stream = s;
-    }
-    batch.push({ id: e.id, type: e.type, data: e });
-  }
-  await flush();
+/** Appends as ingest does: one stream per host boot, batches of 200 with the expected revision. */
+export async function appendEvents(store: EventStore, events: Iterable<HostEvent>, expected = new Map<string, ExpectedRevision>()): Promise<void> {
+  await appendHostEvents(store, events, { batchEvents: 200, expected });
 }
 
 export interface Harness {

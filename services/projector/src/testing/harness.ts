@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { FINDINGS_STREAM, HOSTS_BUCKET, decodeJson, encodeJson, ensureHostsBucket, ensureStreams, natsAuthOptions, querySubject, type QueryVerb } from '@lockline/bus';
 import { readStoredMessages, startNatsServer, type NatsServer } from '@lockline/bus/testing';
 import type { HostEvent } from '@lockline/events';
-import { hostStreamName } from '@lockline/events';
-import type { EventStore, NewEvent } from '@lockline/eventstore';
-import { openEventStore } from '@lockline/eventstore';
+import type { EventStore, ExpectedRevision } from '@lockline/eventstore';
+import { appendHostEvents, openEventStore } from '@lockline/eventstore';
 import { createLogger, createRegistry, type Registry } from '@lockline/runtime';
 import { connect, type NatsConnection } from 'nats';
 import type { ProjectorConfig } from '../config.js';
@@ -56,7 +55,7 @@ export async function startHarness(options: { partitions: number }): Promise<Har
   await ensureStreams(jsm, { partitions: options.partitions, storage: 'memory' });
   await ensureHostsBucket(jsm, { storage: 'memory' });
   const api = await as('api');
-  const expected = new Map<string, number | 'no_stream'>();
+  const expected = new Map<string, ExpectedRevision>();
   const decoder = new TextDecoder();
 
   return {
@@ -67,23 +66,7 @@ export async function startHarness(options: { partitions: number }): Promise<Har
     api,
     partitions: options.partitions,
     async append(events, via = store) {
-      let batch: NewEvent[] = [];
-      let stream = '';
-      const flush = async (): Promise<void> => {
-        if (batch.length === 0) return;
-        const r = await via.append(stream, batch, expected.get(stream) ?? 'no_stream');
-        expected.set(stream, r.nextExpectedRevision);
-        batch = [];
-      };
-      for (const e of events) {
-        const s = hostStreamName(e.hostId, e.bootId);
-        if (s !== stream || batch.length >= 100) {
-          await flush();
-          stream = s;
-        }
-        batch.push({ id: e.id, type: e.type, data: e });
-      }
-      await flush();
+      await appendHostEvents(via, events, { expected });
     },
     async projector(overrides = {}, own = store) {
       const config: ProjectorConfig = {
