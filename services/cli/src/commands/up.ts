@@ -132,6 +132,15 @@ class Supervised {
     });
   }
 
+  /**
+   * No more restarts: everything is stopping. Said to every service as soon as a stop is asked for,
+   * since a Ctrl-C in a terminal reaches the whole process group — the services exit by themselves
+   * while `up` is still stopping the ones before them in order, and must not be brought back.
+   */
+  stopRestarting(): void {
+    this.stopping = true;
+  }
+
   /** SIGTERM, then SIGKILL after `graceMs`. */
   async stop(graceMs = 15_000): Promise<void> {
     this.stopping = true;
@@ -367,6 +376,7 @@ Options:
       process.once('SIGTERM', done);
       if (duration !== undefined) durationTimer = setTimeout(done, duration * 1000);
     });
+    for (const s of services) s.stopRestarting();
     clearInterval(timer);
     await tick().catch(() => undefined);
     if (tty) process.stdout.write('\n');
